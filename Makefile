@@ -1,0 +1,64 @@
+# Transformers from Scratch: every target bootstraps .venv and the pinned assets itself.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PY := $(BIN)/python
+DEPS := $(VENV)/.deps-installed
+ASSETS := _vendor/.assets-installed
+JB_FLAGS := -W -n --keep-going
+LAB ?= 01
+
+.PHONY: help venv assets book test lint labs lab grade bench clean
+
+help:
+	@echo "make book            build the HTML book into _build/html"
+	@echo "make test            run the whole test suite (builds the book first)"
+	@echo "make lab             open JupyterLab on the labs"
+	@echo "make labs            regenerate labs/ from solutions/"
+	@echo "make grade LAB=NN    grade labs/labNN_*.ipynb"
+	@echo "make bench           run the benchmarks, figures into benchmarks/results/"
+
+venv: $(DEPS)
+
+$(DEPS): requirements.txt constraints.txt pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt -c constraints.txt
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
+	touch $@
+
+assets: $(ASSETS)
+
+$(ASSETS): package.json package-lock.json course/assets.py | $(DEPS)
+	npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
+	$(PY) -m course.assets
+	rm -rf _build/html
+	touch $@
+
+book: $(DEPS) $(ASSETS)
+	$(BIN)/jupyter-book build . $(JB_FLAGS)
+
+test: book
+	$(BIN)/ruff check .
+	$(PY) -m pytest
+	$(PY) -m pytest --nbval solutions/ --nbval-sanitize-with tests/nbval_sanitize.cfg
+
+lint: $(DEPS)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check course tests benchmarks
+
+labs: $(DEPS)
+	$(PY) -m course.grading.generate
+
+lab: $(DEPS)
+	$(BIN)/jupyter lab labs/
+
+grade: $(DEPS)
+	$(PY) -m course.grade labs/lab$(LAB)_*.ipynb --json results.json
+
+bench: $(DEPS) $(ASSETS)
+	$(PY) -m benchmarks
+
+clean:
+	rm -rf _build _vendor node_modules

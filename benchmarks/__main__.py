@@ -1,0 +1,6 @@
+"""Run every benchmark and record its figures under benchmarks/results/."""
+
+from benchmarks import foundation
+
+if __name__ == "__main__":
+    foundation.main()

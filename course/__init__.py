@@ -1,0 +1,1 @@
+"""Transformers from Scratch: the course's importable code (data, plots, grading)."""

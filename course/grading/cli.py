@@ -1,0 +1,86 @@
+"""`python -m course.grade NOTEBOOK`: grade a lab notebook, print a table, write reports.
+
+Exit status: 0 when grading completed (whatever the score), 1 when --fail-under is not
+met, 2 with one line on stderr when the input cannot be graded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from course.grading import report
+from course.grading.labs import find_tests
+from course.grading.notebook import UnusableInput, read_notebook
+from course.grading.runner import Limits, grade
+
+
+def parser() -> argparse.ArgumentParser:
+    defaults = Limits()
+    cli = argparse.ArgumentParser(
+        prog="python -m course.grade",
+        description="Run a lab notebook in a separate process and grade it with its tests.",
+    )
+    cli.add_argument("notebook", type=Path, help="the lab notebook, e.g. labs/lab01_vectors.ipynb")
+    cli.add_argument("--json", type=Path, metavar="FILE", help="write Gradescope results.json")
+    cli.add_argument("--junit", type=Path, metavar="FILE", help="write JUnit XML")
+    cli.add_argument(
+        "--fail-under", type=float, metavar="PCT", help="exit 1 when the score is below PCT %%"
+    )
+    cli.add_argument(
+        "--cell-timeout",
+        type=_seconds,
+        default=defaults.cell,
+        metavar="S",
+        help="seconds for each cell and each test (default %(default)g)",
+    )
+    cli.add_argument(
+        "--timeout",
+        type=_seconds,
+        default=defaults.total,
+        metavar="S",
+        help="seconds for the whole grading (default %(default)g)",
+    )
+    cli.add_argument(
+        "--tests", type=Path, metavar="FILE", help="graded test file (default: by lab number)"
+    )
+    return cli
+
+
+def main(argv: list[str] | None = None) -> int:
+    options = parser().parse_args(argv)
+    try:
+        notebook = read_notebook(options.notebook)
+        tests = options.tests or find_tests(_lab(notebook.lab, options.notebook))
+        if not tests.is_file():
+            raise UnusableInput(f"no such test file: {tests}")
+        grading = grade(notebook, tests, Limits(options.cell_timeout, options.timeout))
+    except UnusableInput as error:
+        print(f"grade: {error}", file=sys.stderr)
+        return 2
+    print(report.table(grading))
+    if options.json:
+        report.write_json(grading, options.json)
+    if options.junit:
+        report.write_junit(grading, options.junit)
+    if options.fail_under is not None and grading.percent < options.fail_under:
+        print(f"Score {report.percent(grading)} is under {options.fail_under:g}%", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _lab(lab: str | None, path: Path) -> str:
+    if lab is None:
+        raise UnusableInput(
+            f"cannot tell which lab {path} is: name it labNN_*.ipynb "
+            'or set its metadata "course": {"lab": "NN"}'
+        )
+    return lab
+
+
+def _seconds(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"a time limit must be positive, got {text}")
+    return value

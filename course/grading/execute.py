@@ -1,0 +1,88 @@
+"""Execute notebook cells as plain Python: IPython syntax translated, magics made harmless."""
+
+from __future__ import annotations
+
+import linecache
+import types
+from typing import Any
+
+from course.grading.outcomes import explain, time_limit
+
+#: Magics whose code the notebook relies on (definitions under `%%time`): they run it once.
+_RUN_CODE_MAGICS = {"time", "timeit", "capture", "prun"}
+
+
+class IPythonStub:
+    """What `get_ipython()` returns while grading: magics and shell commands do nothing.
+
+    Only the timing/capture magics run their code. Shell commands (`!pip install`) never run.
+    """
+
+    def __init__(self, namespace: dict[str, Any]) -> None:
+        self.user_ns = namespace
+
+    def run_line_magic(self, name: str, line: str, _stack_depth: int = 0) -> None:
+        if name in _RUN_CODE_MAGICS and line.strip():
+            exec(compile(line, "<magic>", "exec"), self.user_ns)
+
+    def run_cell_magic(self, name: str, line: str, cell: str) -> None:
+        if name in _RUN_CODE_MAGICS:
+            exec(compile(cell, "<magic>", "exec"), self.user_ns)
+
+    def system(self, command: str) -> None:
+        """`!command` does not run while grading."""
+
+    def getoutput(self, command: str, split: bool = True) -> list[str]:
+        """`x = !command` does not run while grading: it gives no lines."""
+        return []
+
+    def __getattr__(self, name: str) -> Any:
+        """Anything else (`config`, `events.register`, ...) is a do-nothing callable."""
+        return lambda *args, **kwargs: None
+
+
+def _display(*objects: object, **options: object) -> None:
+    """Jupyter's `display()`, reduced to printing the repr of each object."""
+    for item in objects:
+        print(repr(item))
+
+
+def new_namespace() -> types.ModuleType:
+    """A fresh `__main__` module to run cells in, with `get_ipython()` and `display()`."""
+    module = types.ModuleType("__main__")
+    shell = IPythonStub(module.__dict__)
+    module.__dict__.update(get_ipython=lambda: shell, display=_display)
+    return module
+
+
+def compile_cell(source: str, filename: str) -> types.CodeType:
+    """Compile a cell; IPython syntax (`%magic`, `!cmd`) goes through IPython's transformer."""
+    try:
+        code = compile(source, filename, "exec")
+    except SyntaxError:
+        from IPython.core.inputtransformer2 import TransformerManager  # only when needed: 0.2 s
+
+        translated = TransformerManager().transform_cell(source)
+        if translated == source:
+            raise
+        source = translated
+        code = compile(source, filename, "exec")
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    return code
+
+
+def run_cell(source: str, number: int, namespace: dict[str, Any], seconds: float | None) -> str:
+    """Run cell `number` (1-based) in `namespace`; "" on success, else why it failed.
+
+    KeyboardInterrupt propagates (the user stopping the run); everything else,
+    SystemExit and running out of time included, is caught and explained.
+    """
+    try:
+        code = compile_cell(source, f"<cell {number}>")
+        with time_limit(seconds):
+            exec(code, namespace)
+    except KeyboardInterrupt:
+        raise
+    except BaseException as error:
+        return explain(error)
+    return ""

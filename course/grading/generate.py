@@ -1,0 +1,155 @@
+"""Write each student lab, labs/labNN_slug.ipynb, from its master solutions/labNN_slug.ipynb.
+
+In code cells, every block from `### BEGIN SOLUTION` to `### END SOLUTION` becomes one
+`raise NotImplementedError(...)` line at the block's indentation, after the block's
+`### HINT:` lines turned into `# Hint:` comments. Outputs, execution counts and
+metadata are dropped or normalised so that the same master always gives the same bytes.
+
+    python -m course.grading.generate            write labs/
+    python -m course.grading.generate --check    exit 1 when labs/ is out of date
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+from course.grading.labs import REPO_ROOT, Layout
+from course.grading.notebook import lab_from_name
+
+BEGIN = re.compile(r"^(?P<indent>\s*)### BEGIN SOLUTION\s*$")
+END = re.compile(r"^\s*### END SOLUTION\s*$")
+HINT = re.compile(r"^\s*### HINT:\s?(?P<text>.*)$")
+STUB = 'raise NotImplementedError("not implemented yet: replace this line with your code")'
+CELL_METADATA = ("tags",)  # the only cell metadata a student lab keeps
+KERNELSPEC = {"display_name": "Python 3", "language": "python", "name": "python3"}
+
+
+def strip_solutions(source: str) -> str:
+    """`source` with each solution block replaced by its hints and a stub that raises."""
+    kept: list[str] = []
+    block: tuple[str, list[str]] | None = None  # (indent, hints) inside a block
+    for number, line in enumerate(source.split("\n"), 1):
+        if begin := BEGIN.match(line):
+            if block is not None:
+                raise ValueError(f"line {number}: BEGIN SOLUTION inside another solution block")
+            block = (begin["indent"], [])
+        elif END.match(line):
+            if block is None:
+                raise ValueError(f"line {number}: END SOLUTION without a BEGIN SOLUTION")
+            indent, hints = block
+            kept += [f"{indent}# Hint: {hint}" for hint in hints] + [indent + STUB]
+            block = None
+        elif block is None:
+            kept.append(line)
+        elif hint := HINT.match(line):
+            block[1].append(hint["text"])
+    if block is not None:
+        raise ValueError("BEGIN SOLUTION without an END SOLUTION")
+    return "\n".join(kept)
+
+
+def student_notebook(master: dict[str, Any], lab: str) -> dict[str, Any]:
+    """The student version of a master notebook (parsed JSON) of lab `lab`."""
+    cells = []
+    for index, cell in enumerate(master["cells"]):
+        source = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+        metadata = {k: v for k, v in cell.get("metadata", {}).items() if k in CELL_METADATA}
+        new: dict[str, Any] = {"cell_type": cell["cell_type"], "id": f"cell-{index:02d}"}
+        if cell["cell_type"] == "code":
+            try:
+                source = strip_solutions(source)
+            except ValueError as error:
+                raise ValueError(f"cell {index + 1}: {error}") from None
+            new |= {"execution_count": None, "outputs": []}
+        elif "attachments" in cell:
+            new["attachments"] = cell["attachments"]
+        cells.append(new | {"metadata": metadata, "source": source.splitlines(keepends=True)})
+    metadata = {
+        "course": {"lab": lab},
+        "kernelspec": KERNELSPEC,
+        "language_info": {"name": "python"},
+    }
+    return {"cells": cells, "metadata": metadata, "nbformat": 4, "nbformat_minor": 5}
+
+
+def render(notebook: dict[str, Any]) -> str:
+    """The exact text written to disk: stable key order, one-space indent, final newline."""
+    return json.dumps(notebook, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def planned_labs(layout: Layout) -> dict[Path, str]:
+    """Each student lab path, with the text it should have, from the masters in `layout`."""
+    planned = {}
+    for master in sorted(layout.solutions.glob("lab*.ipynb")):
+        lab = lab_from_name(master)
+        if lab is None:
+            raise ValueError(f"{master}: a master's name must start with labNN_")
+        try:
+            student = student_notebook(json.loads(master.read_text(encoding="utf-8")), lab)
+        except (ValueError, KeyError, TypeError) as error:
+            raise ValueError(f"{_shown(master)}: {error}") from None
+        if not any(STUB in "".join(cell["source"]) for cell in student["cells"]):
+            raise ValueError(f"{_shown(master)} has no ### BEGIN SOLUTION block to hand out")
+        planned[layout.labs / master.name] = render(student)
+    return planned
+
+
+def problems(layout: Layout) -> list[str]:
+    """What is wrong with labs/: missing, out of date, or without a master. Empty: in sync."""
+    planned = planned_labs(layout)
+    found = []
+    for path, text in planned.items():
+        if not path.exists():
+            found.append(f"{_shown(path)} is missing")
+        elif path.read_text(encoding="utf-8") != text:
+            found.append(f"{_shown(path)} is out of date with its master")
+    for path in sorted(layout.labs.glob("lab*.ipynb")):
+        if path not in planned:
+            found.append(f"{_shown(path)} has no master {_shown(layout.solutions / path.name)}")
+    return found
+
+
+def write_labs(layout: Layout) -> list[Path]:
+    """Write every student lab that differs from its master; return those written."""
+    written = []
+    for path, text in planned_labs(layout).items():
+        if not path.exists() or path.read_text(encoding="utf-8") != text:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+            written.append(path)
+    return written
+
+
+def main(argv: list[str] | None = None) -> int:
+    cli = argparse.ArgumentParser(prog="python -m course.grading.generate", description=__doc__)
+    cli.add_argument("--check", action="store_true", help="only report labs out of date")
+    cli.add_argument("--root", type=Path, default=REPO_ROOT, help="course tree (default: repo)")
+    options = cli.parse_args(argv)
+    layout = Layout(options.root)
+    try:
+        if not options.check:
+            for path in write_labs(layout):
+                print(f"wrote {_shown(path)}")
+        found = problems(layout)
+    except (ValueError, OSError) as error:
+        print(f"generate: {error}", file=sys.stderr)
+        return 2
+    for problem in found:
+        print(problem, file=sys.stderr)
+    if found and options.check:
+        print("Run `make labs` (python -m course.grading.generate) to regenerate.", file=sys.stderr)
+    return 1 if found else 0
+
+
+def _shown(path: Path) -> str:
+    """`path` relative to the working folder when it is inside it."""
+    return str(path.relative_to(Path.cwd())) if path.is_relative_to(Path.cwd()) else str(path)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

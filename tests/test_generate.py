@@ -1,0 +1,105 @@
+"""The lab generator: solution blocks become stubs, output is deterministic, --check finds drift."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from course.grading.generate import STUB, main, problems, render, strip_solutions, student_notebook
+from course.grading.labs import Layout
+
+FIXTURE = Path(__file__).resolve().parent / "grading_fixtures"
+
+
+def test_block_becomes_hints_and_a_stub_at_its_indentation() -> None:
+    source = "\n".join(
+        [
+            "def f(x):",
+            '    """Doc."""',
+            "    ### BEGIN SOLUTION",
+            "    ### HINT: square it.",
+            "    y = x * x",
+            "    ### HINT: then return it.",
+            "    return y",
+            "    ### END SOLUTION",
+            "",
+            "f(2)",
+        ]
+    )
+    assert strip_solutions(source).split("\n") == [
+        "def f(x):",
+        '    """Doc."""',
+        "    # Hint: square it.",
+        "    # Hint: then return it.",
+        f"    {STUB}",
+        "",
+        "f(2)",
+    ]
+
+
+def test_top_level_blocks_and_untouched_code() -> None:
+    assert strip_solutions("a = 1\n### BEGIN SOLUTION\nb = 2\n### END SOLUTION") == f"a = 1\n{STUB}"
+    assert strip_solutions("x = '### not a marker'") == "x = '### not a marker'"
+
+
+@pytest.mark.parametrize(
+    ("source", "problem"),
+    [
+        ("### BEGIN SOLUTION\nx = 1", "without an END"),
+        ("x = 1\n### END SOLUTION", "line 2: END SOLUTION without a BEGIN"),
+        ("### BEGIN SOLUTION\n### BEGIN SOLUTION\n### END SOLUTION", "inside another"),
+    ],
+)
+def test_unbalanced_markers_are_refused(source: str, problem: str) -> None:
+    with pytest.raises(ValueError, match=problem):
+        strip_solutions(source)
+
+
+def test_student_notebook_is_clean_and_deterministic() -> None:
+    master = json.loads((FIXTURE / "solutions" / "lab99_fixture.ipynb").read_text())
+    master["cells"][3]["outputs"] = [{"output_type": "stream", "name": "stdout", "text": "5"}]
+    master["cells"][3]["execution_count"] = 7
+    master["cells"][3]["metadata"] = {"tags": ["answer"], "collapsed": True}
+    student = student_notebook(master, "99")
+    assert student == student_notebook(json.loads(json.dumps(master)), "99")
+    cell = student["cells"][3]
+    assert (cell["outputs"], cell["execution_count"], cell["metadata"]) == (
+        [],
+        None,
+        {"tags": ["answer"]},
+    )
+    assert [c["id"] for c in student["cells"][:2]] == ["cell-00", "cell-01"]
+    assert student["metadata"]["course"] == {"lab": "99"}
+    assert student["metadata"]["kernelspec"]["name"] == "python3"
+    assert render(student).endswith("}\n")
+
+
+def test_check_reports_missing_stale_and_orphan_labs(tmp_path: Path, capsys) -> None:
+    shutil.copytree(FIXTURE / "solutions", tmp_path / "solutions")
+    layout = Layout(tmp_path)
+    assert [p.endswith("lab99_fixture.ipynb is missing") for p in problems(layout)] == [True]
+    assert main(["--root", str(tmp_path), "--check"]) == 1
+
+    assert main(["--root", str(tmp_path)]) == 0
+    written = (layout.labs / "lab99_fixture.ipynb").read_bytes()
+    assert main(["--root", str(tmp_path)]) == 0, "a second run changes nothing"
+    assert (layout.labs / "lab99_fixture.ipynb").read_bytes() == written
+    assert main(["--root", str(tmp_path), "--check"]) == 0
+
+    (layout.labs / "lab99_fixture.ipynb").write_text("{}")
+    (layout.labs / "lab05_orphan.ipynb").write_text("{}")
+    assert main(["--root", str(tmp_path), "--check"]) == 1
+    err = capsys.readouterr().err
+    assert "lab99_fixture.ipynb is out of date" in err
+    assert "lab05_orphan.ipynb has no master" in err
+
+
+def test_master_without_solution_block_is_refused(tmp_path: Path, capsys) -> None:
+    (tmp_path / "solutions").mkdir()
+    notebook = {"cells": [{"cell_type": "code", "source": "x = 1", "metadata": {}}], "metadata": {}}
+    (tmp_path / "solutions" / "lab07_plain.ipynb").write_text(json.dumps(notebook))
+    assert main(["--root", str(tmp_path), "--check"]) == 2
+    assert "no ### BEGIN SOLUTION block" in capsys.readouterr().err

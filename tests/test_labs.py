@@ -1,0 +1,97 @@
+"""Course checks over every lab, found by its master solutions/labNN_*.ipynb.
+
+For the course and for the grader's fixture lab alike: the master scores 100%, the
+untouched student lab scores 0 with "not implemented" messages, labs/ is in sync with
+the masters, and each planted bug (tests/labs/mutants_labNN.py) loses the points of
+the tests that must catch it.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from course.grading.generate import problems
+from course.grading.labs import REPO_ROOT, Layout, find_tests
+from course.grading.mutants import Mutant
+from course.grading.notebook import lab_from_name, read_notebook
+from course.grading.runner import Limits, grade
+
+LAYOUTS = [Layout(REPO_ROOT), Layout(REPO_ROOT / "tests" / "grading_fixtures")]
+LIMITS = Limits(cell=60.0, total=600.0)
+
+
+@dataclass(frozen=True)
+class Lab:
+    layout: Layout
+    master: Path
+
+    @property
+    def number(self) -> str:
+        number = lab_from_name(self.master)
+        assert number is not None, f"{self.master}: a master's name starts with labNN_"
+        return number
+
+    @property
+    def tests(self) -> Path:
+        return find_tests(self.number, self.layout.tests)
+
+    @property
+    def twin(self) -> Path:
+        return self.layout.labs / self.master.name
+
+    def mutants(self) -> list[Mutant]:
+        path = self.layout.tests / f"mutants_lab{self.number}.py"
+        if not path.exists():
+            return []
+        spec = importlib.util.spec_from_file_location(f"mutants_lab{self.number}", path)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return [Mutant.of(mutant) for mutant in module.MUTANTS]
+
+
+LABS = [
+    Lab(layout, master)
+    for layout in LAYOUTS
+    for master in sorted(layout.solutions.glob("lab*.ipynb"))
+]
+MUTANTS = [(lab, mutant) for lab in LABS for mutant in lab.mutants()]
+
+
+@pytest.mark.parametrize("lab", LABS, ids=lambda lab: lab.master.stem)
+def test_master_scores_full_marks(lab: Lab) -> None:
+    grading = grade(read_notebook(lab.master), lab.tests, LIMITS)
+    failed = [f"{mark.test.name}: {mark.message}" for mark in grading.marks if not mark.passed]
+    assert grading.percent == 100, "\n".join([*failed, *grading.notes])
+
+
+@pytest.mark.parametrize("lab", LABS, ids=lambda lab: lab.master.stem)
+def test_untouched_lab_scores_zero_and_says_not_implemented(lab: Lab) -> None:
+    assert lab.twin.exists(), f"{lab.twin} is missing: run `make labs`"
+    grading = grade(read_notebook(lab.twin), lab.tests, LIMITS)
+    assert grading.score == 0, [mark.test.name for mark in grading.marks if mark.passed]
+    for mark in grading.marks:
+        assert "not implemented" in mark.message, f"{mark.test.name}: {mark.message}"
+
+
+@pytest.mark.parametrize("layout", LAYOUTS, ids=["course", "grading_fixtures"])
+def test_labs_are_generated_from_their_masters(layout: Layout) -> None:
+    assert problems(layout) == [], "run `make labs` (python -m course.grading.generate)"
+
+
+@pytest.mark.parametrize(
+    ("lab", "mutant"), MUTANTS, ids=[f"{lab.number}-{mutant.name}" for lab, mutant in MUTANTS]
+)
+def test_mutant_loses_the_points_of_its_tests(lab: Lab, mutant: Mutant) -> None:
+    grading = grade(mutant.applied_to(read_notebook(lab.master)), lab.tests, LIMITS)
+    names = {mark.test.name for mark in grading.marks}
+    assert set(mutant.must_fail) <= names, f"unknown tests in must_fail: {mutant.must_fail}"
+    caught = {name for name in mutant.must_fail if not grading.mark(name).passed}
+    assert caught == set(mutant.must_fail), (
+        f"these tests passed the bug: {set(mutant.must_fail) - caught}"
+    )
+    assert grading.percent < 100
