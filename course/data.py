@@ -14,6 +14,20 @@ SHOW_ME_COMMANDS: dict[str, float] = {
     "show me my photos please": 0.5,
 }
 
+#: A language where the next word depends on the word before the last one
+#: (chapter 2's second-order model): after "ran" comes "down" or "please".
+BATTERY_PROGRAM_COMMANDS: dict[str, float] = {
+    "check whether the battery ran down please": 0.4,
+    "check whether the program ran please": 0.6,
+}
+
+#: Two equally likely sentences whose word after "ran" depends on a word eight
+#: positions back (chapter 3's skips and masks, chapter 4's hand-wired attention).
+LONG_RANGE_COMMANDS: dict[str, float] = {
+    "check the program log and find out whether it ran please": 0.5,
+    "check the battery log and find out whether it ran down please": 0.5,
+}
+
 
 def words(sentence: str) -> list[str]:
     """Split a sentence into lower-case words on whitespace."""
