@@ -1,10 +1,13 @@
 """Text the course computes on: the toy command languages, generated in code.
 
-Every corpus here is built from Python literals, so each chapter and test runs
-offline and gives the same numbers on every machine.
+The toy corpora are Python literals; the real corpus is the source of the Python
+standard library installed with the interpreter. Nothing is downloaded.
 """
 
 from __future__ import annotations
+
+import sysconfig
+from pathlib import Path
 
 #: The first toy language: three commands a computer assistant understands, with
 #: how often each one is spoken (chapter 2 turns these into a Markov chain).
@@ -37,3 +40,32 @@ def words(sentence: str) -> list[str]:
 def vocabulary(sentences: list[str]) -> list[str]:
     """The sorted list of distinct words in ``sentences``: position = word index."""
     return sorted({word for sentence in sentences for word in words(sentence)})
+
+
+#: Pure-Python standard-library modules that have existed, little changed, since
+#: Python 3.8. Their source is the course's real corpus: about 1.9 MB of text that
+#: every Python installation carries, so nothing is downloaded.
+PYTHON_SOURCE_MODULES: tuple[str, ...] = (
+    "abc", "argparse", "ast", "bisect", "calendar", "collections/__init__", "colorsys",
+    "configparser", "contextlib", "copy", "csv", "dataclasses", "datetime", "difflib",
+    "enum", "fnmatch", "fractions", "functools", "gettext", "glob", "heapq", "inspect",
+    "json/decoder", "json/encoder", "locale", "logging/__init__", "operator", "pathlib",
+    "pprint", "pydoc", "queue", "random", "shlex", "statistics", "string", "subprocess",
+    "tarfile", "textwrap", "threading", "tokenize", "typing", "zipfile",
+)  # fmt: skip
+
+
+def python_source(modules: tuple[str, ...] = PYTHON_SOURCE_MODULES) -> str:
+    """The source of ``modules`` from this interpreter's standard library, joined in order.
+
+    Line endings are normalised to ``\\n``. The text (and every number computed from it)
+    can differ slightly between Python minor versions; within one version it is fixed.
+    """
+    stdlib = Path(sysconfig.get_paths()["stdlib"])
+    texts = []
+    for module in modules:
+        path = stdlib / f"{module}.py"
+        if not path.is_file():
+            raise FileNotFoundError(f"standard-library module {module!r} not found at {path}")
+        texts.append(path.read_text(encoding="utf-8").replace("\r\n", "\n"))
+    return "\n".join(texts)
