@@ -1,0 +1,136 @@
+"""Scaled dot-product attention and multi-head attention (with GQA/MQA and cross-attention).
+
+Shapes use B for batch, H for query heads, G for key/value heads, T for query positions,
+S for key positions, D for head size and C for the model width (C = H * D).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+
+def causal_mask(T: int, S: int | None = None, *, device: torch.device | None = None) -> Tensor:
+    """Boolean (T, S) mask, True where query t may see key s (s <= t + S - T).
+
+    With S == T (the default) this is the lower triangle: every position sees itself and
+    the past. With S > T the queries are the last T positions of a length-S sequence.
+    """
+    S = T if S is None else S
+    if T < 0 or S < 0:
+        raise ValueError(f"causal_mask needs non-negative sizes, got T={T}, S={S}")
+    return torch.ones(T, S, dtype=torch.bool, device=device).tril(diagonal=S - T)
+
+
+def scaled_dot_product_attention(
+    q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None = None
+) -> tuple[Tensor, Tensor]:
+    """softmax(q k^T / sqrt(D) + mask) v, and the attention weights.
+
+    q: (..., T, D), k: (..., S, D), v: (..., S, Dv). ``mask`` is boolean (True = may
+    attend) or additive (added to the scores), broadcastable to (..., T, S).
+    Returns (output (..., T, Dv), weights (..., T, S)).
+    """
+    if q.shape[-1] != k.shape[-1]:
+        raise ValueError(f"q and k need the same last size, got {q.shape[-1]} and {k.shape[-1]}")
+    if k.shape[-2] != v.shape[-2]:
+        raise ValueError(f"k and v need the same length, got {k.shape[-2]} and {v.shape[-2]}")
+    scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])  # (..., T, S)
+    if mask is not None:
+        if mask.dtype == torch.bool:
+            scores = scores.masked_fill(~mask, float("-inf"))
+        else:
+            scores = scores + mask
+    weights = torch.softmax(scores, dim=-1)  # (..., T, S), rows sum to 1
+    return weights @ v, weights
+
+
+class MultiHeadAttention(nn.Module):
+    """Multi-head attention with ``n_kv_head`` key/value heads shared by groups of queries.
+
+    ``n_kv_head == n_head`` is classic multi-head attention, ``1`` is multi-query
+    attention, anything between that divides ``n_head`` is grouped-query attention.
+    Pass ``context`` to ``forward`` for cross-attention (keys and values from it).
+    """
+
+    def __init__(
+        self,
+        d_model: int,
+        n_head: int,
+        n_kv_head: int | None = None,
+        *,
+        dropout: float = 0.0,
+        bias: bool = True,
+    ) -> None:
+        super().__init__()
+        n_kv_head = n_head if n_kv_head is None else n_kv_head
+        if d_model % n_head:
+            raise ValueError(f"d_model={d_model} is not divisible by n_head={n_head}")
+        if n_kv_head < 1 or n_head % n_kv_head:
+            raise ValueError(f"n_head={n_head} is not a multiple of n_kv_head={n_kv_head}")
+        self.d_model, self.n_head, self.n_kv_head = d_model, n_head, n_kv_head
+        self.head_dim = d_model // n_head
+        self.dropout = dropout
+        self.q_proj = nn.Linear(d_model, d_model, bias=bias)
+        self.k_proj = nn.Linear(d_model, n_kv_head * self.head_dim, bias=bias)
+        self.v_proj = nn.Linear(d_model, n_kv_head * self.head_dim, bias=bias)
+        self.out_proj = nn.Linear(d_model, d_model, bias=bias)
+
+    def _heads(self, x: Tensor, n: int) -> Tensor:
+        """(B, T, n * D) -> (B, n, T, D)."""
+        B, T, _ = x.shape
+        return x.view(B, T, n, self.head_dim).transpose(1, 2)
+
+    def project(self, x: Tensor, context: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
+        """Queries (B, H, T, D) from ``x``; keys and values (B, G, S, D) from ``context``."""
+        if x.dim() != 3 or x.shape[-1] != self.d_model:
+            raise ValueError(f"expected x of shape (B, T, {self.d_model}), got {tuple(x.shape)}")
+        context = x if context is None else context
+        if context.dim() != 3 or context.shape[::2] != (x.shape[0], self.d_model):
+            raise ValueError(
+                f"expected context of shape ({x.shape[0]}, S, {self.d_model}), "
+                f"got {tuple(context.shape)}"
+            )
+        q = self._heads(self.q_proj(x), self.n_head)  # (B, H, T, D)
+        k = self._heads(self.k_proj(context), self.n_kv_head)  # (B, G, S, D)
+        v = self._heads(self.v_proj(context), self.n_kv_head)  # (B, G, S, D)
+        return q, k, v
+
+    def attend(self, q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None = None) -> Tensor:
+        """Attention of q (B, H, T, D) over k, v (B, G, S, D), heads merged: (B, T, C)."""
+        groups = self.n_head // self.n_kv_head
+        k = k.repeat_interleave(groups, dim=1)  # (B, H, S, D): each kv head serves a group
+        v = v.repeat_interleave(groups, dim=1)
+        p = self.dropout if self.training else 0.0
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p)  # (B,H,T,D)
+        B, H, T, D = out.shape
+        return self.out_proj(out.transpose(1, 2).reshape(B, T, H * D))  # (B, T, C)
+
+    def forward(
+        self,
+        x: Tensor,
+        context: Tensor | None = None,
+        *,
+        mask: Tensor | None = None,
+        is_causal: bool = False,
+    ) -> Tensor:
+        """x: (B, T, C), context: (B, S, C) or None. ``mask`` (True = may attend) is
+        broadcastable to (B, H, T, S); ``is_causal`` adds the causal mask. Returns (B, T, C).
+        """
+        q, k, v = self.project(x, context)
+        if is_causal:
+            causal = causal_mask(q.shape[-2], k.shape[-2], device=q.device)
+            mask = causal if mask is None else mask & causal
+        return self.attend(q, k, v, mask)
+
+    def attention_weights(
+        self, x: Tensor, context: Tensor | None = None, *, is_causal: bool = False
+    ) -> Tensor:
+        """The attention weights of every head, (B, H, T, S), for plotting."""
+        q, k, _ = self.project(x, context)
+        k = k.repeat_interleave(self.n_head // self.n_kv_head, dim=1)
+        mask = causal_mask(q.shape[-2], k.shape[-2], device=q.device) if is_causal else None
+        return scaled_dot_product_attention(q, k, k, mask)[1]
