@@ -50,6 +50,7 @@ lint: $(DEPS)
 
 labs: $(DEPS)
 	$(PY) -m course.grading.generate
+	$(PY) -m course.launch
 
 lab: $(DEPS)
 	$(BIN)/jupyter lab labs/
