@@ -33,6 +33,8 @@ class PageParts(HTMLParser):
         self.images: list[dict[str, str | None]] = []
         self.links: list[str] = []
         self.ids: set[str] = set()
+        self.uncaptioned: list[str] = []  # content images outside a captioned <figure>
+        self._figures: list[dict[str, list[str] | bool]] = []  # open <figure>s, innermost last
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         attributes = dict(attrs)
@@ -40,8 +42,24 @@ class PageParts(HTMLParser):
             self.ids.add(element_id)
         if tag == "img":
             self.images.append(attributes)
+            source = attributes.get("src") or ""
+            if "_static/" not in source:  # theme icons are not figures
+                if self._figures:
+                    self._figures[-1]["images"].append(source)  # type: ignore[union-attr]
+                else:
+                    self.uncaptioned.append(source)
         elif tag == "a" and (href := attributes.get("href")):
             self.links.append(href)
+        elif tag == "figure":
+            self._figures.append({"images": [], "caption": False})
+        elif tag == "figcaption" and self._figures:
+            self._figures[-1]["caption"] = True
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "figure" and self._figures:
+            figure = self._figures.pop()
+            if not figure["caption"]:
+                self.uncaptioned += figure["images"]  # type: ignore[arg-type]
 
 
 def _parts(page: Path) -> PageParts:
@@ -58,6 +76,15 @@ def test_every_image_has_alt_text(book_html: Path) -> None:
         if not (image.get("alt") or "").strip()
     ]
     assert not missing, f"images without alt text (set mystnb image alt): {missing}"
+
+
+def test_every_figure_has_a_caption(book_html: Path) -> None:
+    missing = [
+        f"{page.as_posix()}: {source}"
+        for page in book_pages(book_html)
+        for source in _parts(book_html / page).uncaptioned
+    ]
+    assert not missing, f"images without a caption (set mystnb figure caption): {missing}"
 
 
 def _link_problem(book_html: Path, page: Path, href: str, ids: dict[Path, set[str]]) -> str:
