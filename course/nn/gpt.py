@@ -24,6 +24,7 @@ class GPTConfig:
     dropout: float = 0.0
     activation: str = "gelu"
     norm: str = "layer"
+    prenorm: bool = True  # False: the original post-LN block, kept for comparison
 
     def __post_init__(self) -> None:
         for name in ("vocab_size", "block_size", "n_layer", "n_head", "d_model"):
@@ -50,6 +51,7 @@ class GPT(nn.Module):
                 c.n_kv_head,
                 activation=c.activation,
                 norm=c.norm,
+                prenorm=c.prenorm,
                 dropout=c.dropout,
             )
             for _ in range(c.n_layer)
