@@ -55,7 +55,10 @@ def count_transitions(sequences: Iterable[np.ndarray | Iterable[int]], n_states:
 
 
 def transition_matrix(counts: np.ndarray, k: float = 0.0) -> np.ndarray:
-    """Rows of ``counts + k`` divided by their sums: (N, N), every row sums to one.
+    """Rows of ``counts + k`` divided by their sums: (R, N), every row sums to one.
+
+    ``counts`` has one row per context: (N, N) for a first-order model, (N * N, N) for
+    a second-order one.
 
     ``k`` > 0 is add-k smoothing: every transition gets ``k`` imagined sightings, so
     none has probability zero. A row that is still all zero (a token never followed by
@@ -63,12 +66,12 @@ def transition_matrix(counts: np.ndarray, k: float = 0.0) -> np.ndarray:
     equally likely.
     """
     counts = np.asarray(counts, dtype=float)
-    if counts.ndim != 2 or counts.shape[0] != counts.shape[1]:
-        raise ValueError(f"counts must be a square (N, N) matrix, got shape {counts.shape}")
+    if counts.ndim != 2 or counts.shape[1] == 0:
+        raise ValueError(f"counts must be a matrix (R, N) with N >= 1, got shape {counts.shape}")
     if k < 0 or (counts < 0).any():
         raise ValueError(f"counts and k must be non-negative, got k={k}")
     smoothed = counts + k
-    totals = smoothed.sum(axis=1, keepdims=True)  # (N, 1)
+    totals = smoothed.sum(axis=1, keepdims=True)  # (R, 1)
     uniform = np.full_like(smoothed, 1.0 / counts.shape[1])
     return np.where(totals > 0, smoothed / np.where(totals > 0, totals, 1.0), uniform)
 
