@@ -1,7 +1,6 @@
-"""The grader on the fixture lab 99: bad inputs, hostile notebooks, reports, check(), pytest.
+"""The grader on the fixture lab 99: bad inputs, limits, reports, check(), pytest.
 
-Hostile notebooks are the fixture's master with one cell inserted or appended. Time
-limits are 1 s so that the loops and restarts below cost a few seconds in all.
+Hostile notebooks, case by case, are in tests/test_grading_robustness.py.
 """
 
 from __future__ import annotations
@@ -27,7 +26,6 @@ MASTER = FIXTURE / "solutions" / "lab99_fixture.ipynb"
 TWIN = FIXTURE / "labs" / "lab99_fixture.ipynb"
 TESTS = FIXTURE / "tests" / "labs" / "test_lab99_fixture.py"
 FAST = Limits(cell=1.0, total=30.0)
-AFTER_SETUP = 2  # insert position: right after the setup cell (cells 1 and 2)
 
 
 def variant(tmp_path: Path, code: str, at: int | None = None, base: Path = MASTER) -> Path:
@@ -166,97 +164,7 @@ def test_lab_number_and_tests_from_metadata(tmp_path: Path) -> None:
     assert "Lab 99" in result.stdout and "Total: 0/10" in result.stdout
 
 
-# --- Hostile notebooks: bounded, reported, never rewarded -------------------------------
-
-
-def test_infinite_loop_in_a_cell_is_stopped(tmp_path: Path) -> None:
-    grading = grade_file(variant(tmp_path, "while True:\n    pass", at=AFTER_SETUP))
-    assert grading.score == 10, "the other cells still ran and every question was graded"
-    assert "cell 3 (while True:): took longer than 1 s" in notes(grading)
-
-
-def test_loop_that_swallows_the_interrupt_is_killed(tmp_path: Path) -> None:
-    code = (
-        "while True:\n"
-        "    try:\n"
-        "        while True:\n"
-        "            pass\n"
-        "    except BaseException:  # swallows the time limit too\n"
-        "        pass"
-    )
-    grading = grade_file(variant(tmp_path, code, at=AFTER_SETUP))
-    assert grading.score == 10
-    assert "ran past the time limit of 1 s; the notebook was run again without it" in notes(grading)
-
-
-def test_infinite_loop_inside_a_graded_function(tmp_path: Path) -> None:
-    grading = grade_file(variant(tmp_path, "def add(a, b):\n    while True:\n        pass"))
-    assert grading.score == 7
-    assert "took longer than 1 s" in grading.mark("test_add_small_numbers").message
-    assert not grading.mark("test_add_negative_numbers").passed
-
-
-def test_function_that_kills_the_worker_fails_only_its_tests(tmp_path: Path) -> None:
-    code = "import os, signal\n\ndef mean(values):\n    os.kill(os.getpid(), signal.SIGKILL)"
-    grading = grade_file(variant(tmp_path, code))
-    assert grading.score == 7
-    message = grading.mark("test_mean_of_values").message
-    assert "killed the grading process (SIGKILL) during this test" in message
-    assert grading.mark("test_count_words_ignores_case").passed
-
-
-@pytest.mark.parametrize(
-    ("code", "note"),
-    [
-        ("import sys\nsys.exit(1)", "the code called sys.exit(1)"),
-        ("raise SystemExit", "the code called sys.exit()"),
-        ("import os\nos._exit(1)", "ended the grading process (exit code 1)"),
-        ("import os\nos.kill(os.getpid(), 9)", "killed the grading process (SIGKILL)"),
-        ("1 / 0", "ZeroDivisionError: division by zero (cell 3, line 1)"),
-        ("input('name? ')", "keyboard input"),
-    ],
-)
-def test_cell_that_exits_or_raises_does_not_stop_grading(
-    tmp_path: Path, code: str, note: str
-) -> None:
-    grading = grade_file(variant(tmp_path, code, at=AFTER_SETUP))
-    assert grading.score == 10
-    assert note in notes(grading)
-
-
-def test_fake_total_and_fake_results_earn_nothing(tmp_path: Path) -> None:
-    cheat = (
-        "import json\n"
-        "print('Total: 10/10 points (100%)')\n"
-        "fake = {'score': 10, 'max_score': 10, 'tests': []}\n"
-        "open('results.json', 'w').write(json.dumps(fake))\n"
-        "check = question = None\n"
-    )
-    notebook = variant(tmp_path, cheat, base=TWIN)
-    result = run_grader(notebook, "--tests", TESTS, "--json", "results.json", cwd=tmp_path)
-    totals = [line for line in result.stdout.splitlines() if line.startswith("Total")]
-    assert totals == ["Total: 0/10 points (0%)"], "the notebook's own output never reaches stdout"
-    assert json.loads((tmp_path / "results.json").read_text())["score"] == 0
-
-
-def test_forged_progress_lines_earn_nothing(tmp_path: Path) -> None:
-    forge = (
-        "import json, os\n"
-        "fake = {'event': 'test_done', 'name': 'test_add_small_numbers', 'passed': True}\n"
-        "line = json.dumps(fake)\n"
-        "for fd in range(3, 64):\n"
-        "    try:\n"
-        "        os.write(fd, (line + '\\n').encode())\n"
-        "    except OSError:\n"
-        "        pass\n"
-    )
-    assert grade_file(variant(tmp_path, forge, base=TWIN)).score == 0
-
-
-def test_flood_of_output_is_capped(tmp_path: Path) -> None:
-    grading = grade_file(variant(tmp_path, "for _ in range(20_000):\n    print('x' * 1000)"))
-    assert grading.score == 10
-    assert len(grading.output) < 70_000 and "more bytes not kept" in grading.output
+# --- Limits (each kind of hostile notebook: tests/test_grading_robustness.py) ------------
 
 
 def test_total_timeout_bounds_grading(tmp_path: Path) -> None:

@@ -43,6 +43,13 @@ def parser() -> argparse.ArgumentParser:
         help="seconds for the whole grading (default %(default)g)",
     )
     cli.add_argument(
+        "--memory",
+        type=_seconds,
+        default=defaults.memory,
+        metavar="MIB",
+        help="memory the notebook may allocate, in MiB (default %(default)g)",
+    )
+    cli.add_argument(
         "--tests", type=Path, metavar="FILE", help="graded test file (default: by lab number)"
     )
     return cli
@@ -55,7 +62,8 @@ def main(argv: list[str] | None = None) -> int:
         tests = options.tests or find_tests(_lab(notebook.lab, options.notebook))
         if not tests.is_file():
             raise UnusableInput(f"no such test file: {tests}")
-        grading = grade(notebook, tests, Limits(options.cell_timeout, options.timeout))
+        limits = Limits(options.cell_timeout, options.timeout, options.memory)
+        grading = grade(notebook, tests, limits)
     except UnusableInput as error:
         print(f"grade: {error}", file=sys.stderr)
         return 2
@@ -80,7 +88,11 @@ def _lab(lab: str | None, path: Path) -> str:
 
 
 def _seconds(text: str) -> float:
-    value = float(text)
+    """A positive number (of seconds or MiB) from the command line."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
     if not value > 0:
-        raise argparse.ArgumentTypeError(f"a time limit must be positive, got {text}")
+        raise argparse.ArgumentTypeError(f"a limit must be a positive number, got {text}")
     return value

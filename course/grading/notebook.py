@@ -61,11 +61,19 @@ def read_notebook(path: Path) -> Notebook:
     if path.suffix != ".ipynb":
         raise UnusableInput(f"{path} is not a notebook: expected a .ipynb file")
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise UnusableInput(f"{path} is corrupt: not valid JSON ({error})") from None
+        raw = path.read_bytes()
     except OSError as error:
         raise UnusableInput(f"cannot read {path}: {error.strerror}") from None
+    if not raw.strip():
+        raise UnusableInput(f"{path} is empty (0 bytes): save the notebook again in Jupyter")
+    try:
+        data = json.loads(raw.decode("utf-8-sig"))  # a byte-order mark is harmless
+    except UnicodeDecodeError as error:
+        raise UnusableInput(
+            f"{path} is corrupt: not UTF-8 text (byte {error.start}); save it again in Jupyter"
+        ) from None
+    except json.JSONDecodeError as error:
+        raise UnusableInput(f"{path} is corrupt: not valid JSON ({error})") from None
     if not isinstance(data, dict) or not isinstance(data.get("cells"), list):
         if isinstance(data, dict) and "worksheets" in data:
             raise UnusableInput(f"{path} is an old notebook (format 3): save it again in Jupyter")

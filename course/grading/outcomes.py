@@ -102,6 +102,8 @@ def explain(error: BaseException) -> str:
         message = str(error) or f"assertion failed: {_failing_line(error)}"
     elif isinstance(error, SystemExit):
         message = f"the code called sys.exit({'' if error.code is None else repr(error.code)})"
+    elif isinstance(error, MemoryError):
+        message = "ran out of memory: grading caps it; is something growing without end?"
     elif isinstance(error, EOFError):
         message = "the code asked for keyboard input (input()), which grading cannot give"
     else:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import secrets
 import select
 import signal
 import subprocess
@@ -25,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from course.grading import reaper
 from course.grading.labs import REPO_ROOT
 from course.grading.notebook import Notebook, UnusableInput
 from course.grading.outcomes import MESSAGE_LIMIT, truncate
@@ -40,6 +42,7 @@ POLL = 0.25  # seconds between checks that the worker is still alive
 class Limits:
     cell: float = 30.0  # seconds for each cell, and for each test
     total: float = 300.0  # seconds for the whole grading, restarts included
+    memory: float = 4096.0  # MiB the notebook's process may allocate
 
 
 _Running = tuple[str, Any] | None  # ("cell", 4), ("test", "test_x") or None
@@ -99,6 +102,8 @@ class _Session:
     skipped: dict[int, str] = field(default_factory=dict)
     output: _Output = field(default_factory=_Output)
     deadline: float = float("inf")  # of the whole grading, on the monotonic clock
+    token: str = field(default_factory=lambda: secrets.token_hex(16))
+    forged: int = 0  # lines on the progress pipe without the token: written by the notebook
 
     def run(self) -> Grading:
         started = time.monotonic()
@@ -127,6 +132,11 @@ class _Session:
                 notes.append(f"grading stopped: the notebook {ending.reason} ({where})")
                 break
         assert self.tests is not None
+        if self.forged:
+            notes.append(
+                f"the notebook wrote {self.forged} line(s) to the grader's private channel; "
+                "they were ignored"
+            )
         unrun = notes[-1] if notes else "not run"
         marks = [
             self.marks.get(name) or Mark(test, False, f"not graded: {unrun}")
@@ -173,6 +183,8 @@ class _Session:
             "skipped": sorted(self.skipped),
             "graded": sorted(self.marks),
             "seconds": self.limits.cell,
+            "memory": self.limits.memory,
+            "token": self.token,
         }
         return json.dumps(job).encode()
 
@@ -185,6 +197,7 @@ class _Session:
             "MPLBACKEND": "Agg",
             "PYTHONPATH": os.pathsep.join(python_path),
         }
+        orphans = reaper.Reaper()
         worker = subprocess.Popen(
             [sys.executable, "-P", "-m", "course.grading.worker"],
             stdin=subprocess.PIPE,
@@ -207,6 +220,7 @@ class _Session:
             with contextlib.suppress(ProcessLookupError):  # the group may be gone already
                 os.killpg(worker.pid, signal.SIGKILL)
             worker.wait()
+            orphans.kill_all()  # processes the notebook started that left the group
             os.close(read_end)
             drainer.join(timeout=1.0)
             if not drainer.is_alive():  # else a process that left the group still writes to it
@@ -236,6 +250,9 @@ class _Session:
             *lines, pending = (pending + chunk).split(b"\n")
             for line in lines:
                 event = _parse(line)
+                if event.pop("token", None) != self.token:
+                    self.forged += bool(line.strip())
+                    continue
                 if event.get("event") == "done":
                     return _Ending(finished=True)
                 now_running = self._advance(event, running)
