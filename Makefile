@@ -8,8 +8,9 @@ DEPS := $(VENV)/.deps-installed
 ASSETS := _vendor/.assets-installed
 JB_FLAGS := -W -n --keep-going
 LAB ?= 01
+LABS ?= $(wildcard labs/lab*.ipynb)
 
-.PHONY: help venv assets book test lint labs lab grade bench clean
+.PHONY: help venv assets book test lint labs lab grade grades release bench clean
 
 help:
 	@echo "make book            build the HTML book into _build/html"
@@ -17,6 +18,8 @@ help:
 	@echo "make lab             open JupyterLab on the labs"
 	@echo "make labs            regenerate labs/ from solutions/"
 	@echo "make grade LAB=NN    grade labs/labNN_*.ipynb"
+	@echo "make grades          grade every lab, reports into grades/"
+	@echo "make release DEST=D  write the student edition (no solutions, no hidden tests) to D"
 	@echo "make bench           run the benchmarks, figures into benchmarks/results/"
 
 venv: $(DEPS)
@@ -57,6 +60,13 @@ lab: $(DEPS)
 
 grade: $(DEPS)
 	$(PY) -m course.grade labs/lab$(LAB)_*.ipynb --json results.json
+
+grades: $(DEPS)
+	$(PY) -m course.grading.grade_labs $(LABS) --out grades
+
+release: $(DEPS)
+	@test -n "$(DEST)" || { echo "usage: make release DEST=../course-student" >&2; exit 2; }
+	$(PY) -m course.grading.release "$(DEST)"
 
 bench: $(DEPS) $(ASSETS)
 	$(PY) -m benchmarks

@@ -4,8 +4,8 @@ earns exactly the points it earned.
 Each case takes the fixture lab 99 (10 points: `add` 3, `mean` 3, `count_words` 4) as
 its master (full marks) or its untouched twin (0), changes it, grades it under small
 limits (1 s a cell or test, 400 MiB of memory), checks the score, the message that
-explains it, the time it took and that valid reports were written. The table of cases
-is the one in appendix/for_instructors.md.
+explains it, the time it took and that valid reports were written. The guarantees
+these cases check are described in appendix/for_instructors.md.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """pytest support for graded test files: the `nb` fixture and the `--notebook` option.
 
 tests/labs/conftest.py imports both, so `pytest tests/labs/test_lab01_vectors.py` tests
-the lab's master, solutions/lab01_vectors.ipynb, and `--notebook PATH` any other
+the lab's master, solutions/lab01_vectors.ipynb (in the student edition, the student's
+labs/lab01_vectors.ipynb), and `--notebook PATH` any other
 notebook. The notebook runs in the pytest process, once per path; the grader
 (`python -m course.grade`) is the route that survives notebooks that crash or hang.
 """
@@ -39,8 +40,13 @@ def nb(request: pytest.FixtureRequest) -> Namespace:
 
 
 def master_of(test_file: Path) -> Path:
-    """<root>/solutions/labNN_slug.ipynb for <root>/tests/labs/test_labNN_slug.py."""
-    return test_file.parents[2] / "solutions" / f"{test_file.stem.removeprefix('test_')}.ipynb"
+    """<root>/solutions/labNN_slug.ipynb for <root>/tests/labs/test_labNN_slug.py.
+
+    In the student edition, which has no solutions/, it is the student's labs/labNN_slug.ipynb.
+    """
+    name = f"{test_file.stem.removeprefix('test_')}.ipynb"
+    master = test_file.parents[2] / "solutions" / name
+    return master if master.exists() else test_file.parents[2] / "labs" / name
 
 
 @functools.cache
