@@ -25,26 +25,34 @@ def causal_mask(T: int, S: int | None = None, *, device: torch.device | None = N
     return torch.ones(T, S, dtype=torch.bool, device=device).tril(diagonal=S - T)
 
 
-def scaled_dot_product_attention(
-    q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None = None
-) -> tuple[Tensor, Tensor]:
-    """softmax(q k^T / sqrt(D) + mask) v, and the attention weights.
+def attention_weights(q: Tensor, k: Tensor, mask: Tensor | None = None) -> Tensor:
+    """softmax(q k^T / sqrt(D) + mask): q (..., T, D), k (..., S, D) -> (..., T, S).
 
-    q: (..., T, D), k: (..., S, D), v: (..., S, Dv). ``mask`` is boolean (True = may
-    attend) or additive (added to the scores), broadcastable to (..., T, S).
-    Returns (output (..., T, Dv), weights (..., T, S)).
+    ``mask`` is boolean (True = may attend) or additive (added to the scores),
+    broadcastable to (..., T, S). Each row of the result sums to 1.
     """
     if q.shape[-1] != k.shape[-1]:
         raise ValueError(f"q and k need the same last size, got {q.shape[-1]} and {k.shape[-1]}")
-    if k.shape[-2] != v.shape[-2]:
-        raise ValueError(f"k and v need the same length, got {k.shape[-2]} and {v.shape[-2]}")
     scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])  # (..., T, S)
     if mask is not None:
         if mask.dtype == torch.bool:
             scores = scores.masked_fill(~mask, float("-inf"))
         else:
             scores = scores + mask
-    weights = torch.softmax(scores, dim=-1)  # (..., T, S), rows sum to 1
+    return torch.softmax(scores, dim=-1)  # (..., T, S)
+
+
+def scaled_dot_product_attention(
+    q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None = None
+) -> tuple[Tensor, Tensor]:
+    """softmax(q k^T / sqrt(D) + mask) v, and the attention weights.
+
+    q: (..., T, D), k: (..., S, D), v: (..., S, Dv); ``mask`` as in
+    :func:`attention_weights`. Returns (output (..., T, Dv), weights (..., T, S)).
+    """
+    if k.shape[-2] != v.shape[-2]:
+        raise ValueError(f"k and v need the same length, got {k.shape[-2]} and {v.shape[-2]}")
+    weights = attention_weights(q, k, mask)  # (..., T, S)
     return weights @ v, weights
 
 
@@ -133,4 +141,4 @@ class MultiHeadAttention(nn.Module):
         q, k, _ = self.project(x, context)
         k = k.repeat_interleave(self.n_head // self.n_kv_head, dim=1)
         mask = causal_mask(q.shape[-2], k.shape[-2], device=q.device) if is_causal else None
-        return scaled_dot_product_attention(q, k, k, mask)[1]
+        return attention_weights(q, k, mask)
