@@ -156,3 +156,14 @@ def _toc_files(node: object) -> list[str]:
     if isinstance(node, list):
         return [f for item in node for f in _toc_files(item)]
     return []
+
+
+def test_grade_labs_reports_a_notebook_it_cannot_grade(tmp_path: Path) -> None:
+    broken = tmp_path / "lab01_broken.ipynb"
+    broken.write_text("{not json")
+    out = tmp_path / "grades"
+    command = [sys.executable, "-m", "course.grading.grade_labs", str(broken), "--out", str(out)]
+    result = run(command, ROOT)
+    assert result.returncode == 0, result.stderr
+    assert "| lab01_broken.ipynb | not graded |" in (out / "summary.md").read_text()
+    assert run([sys.executable, "-m", "course.grading.grade_labs"], ROOT).returncode == 2
