@@ -28,29 +28,35 @@ class Pristine:
     """Bindings of `namespaces` (module dicts), their functions' code and their classes.
 
     `strict` namespaces lose the names added after the copy; the others keep them
-    (a library may cache things in its module at run time).
+    (a library may cache things in its module at run time). Classes are copied only
+    when `classes` is true: copying every class of every module costs too much time.
     """
 
-    def __init__(self, namespaces: Iterable[dict[str, Any]], strict: Iterable[dict[str, Any]]):
+    def __init__(
+        self,
+        namespaces: Iterable[dict[str, Any]],
+        strict: Iterable[dict[str, Any]],
+        classes: bool = True,
+    ) -> None:
         strict_ids = {id(names) for names in strict}
         self._names = tuple(
             (names, tuple(names.items()), id(names) in strict_ids) for names in namespaces
         )
-        functions, classes, seen = [], [], set()
+        functions, copied, seen = [], [], set()
         for _, items, is_strict in self._names:
             for _, value in items:
                 if type(value) is FunctionType:
                     functions.append(_function_state(value))
-                elif isinstance(value, type) and value.__flags__ & _HEAP_TYPE:
+                elif classes and isinstance(value, type) and value.__flags__ & _HEAP_TYPE:
                     if id(value) in seen:
                         continue
                     seen.add(id(value))
                     attributes = tuple(vars(value).items())
-                    classes.append((value, attributes, is_strict))
+                    copied.append((value, attributes, is_strict))
                     methods = [v for _, v in attributes if type(v) is FunctionType]
                     functions += map(_function_state, methods)
         self._functions = tuple(functions)
-        self._classes = tuple(classes)
+        self._classes = tuple(copied)
 
     def restore(self) -> None:
         """Put back everything copied; safe to call any number of times."""
@@ -84,11 +90,12 @@ def snapshot(tests: ModuleType, own: dict[str, Any]) -> tuple[Pristine, Pristine
     """(everything, focused): every loaded module, and the few that graded tests touch.
 
     `focused` (builtins, the grader, the test file `tests`, the grading worker's
-    globals `own` and the modules the test file refers to) is cheap enough to
-    restore before every test; `everything` is restored once, after the cells.
+    globals `own` and the modules the test file refers to, with their classes) is
+    cheap enough to restore after every cell and before every test; `everything`
+    (names and functions of every module) is restored once, after the cells.
     """
     modules = [m for m in list(sys.modules.values()) if type(m) is ModuleType]
-    everything = Pristine([sys.modules, *(m.__dict__ for m in modules)], strict=())
+    everything = Pristine([sys.modules, *(m.__dict__ for m in modules)], strict=(), classes=False)
     focused_modules = {id(m): m for m in modules if _is_focused(m, tests)}
     for value in list(vars(tests).values()):
         owner = value if type(value) is ModuleType else sys.modules.get(_module_of(value))
