@@ -21,6 +21,7 @@ import yaml
 
 from course.grading.labs import load_tests
 from course.grading.questions import collect_tests
+from course.grading.release import release
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA = json.loads((ROOT / "tests" / "gradescope_results.schema.json").read_text())
@@ -167,3 +168,11 @@ def test_grade_labs_reports_a_notebook_it_cannot_grade(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "| lab01_broken.ipynb | not graded |" in (out / "summary.md").read_text()
     assert run([sys.executable, "-m", "course.grading.grade_labs"], ROOT).returncode == 2
+
+
+def test_release_refuses_a_folder_inside_the_course_or_not_empty(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="outside the course"):
+        release(ROOT, ROOT / "student-edition")
+    (tmp_path / "something").write_text("x")
+    with pytest.raises(ValueError, match="not empty"):
+        release(ROOT, tmp_path)
