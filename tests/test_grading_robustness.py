@@ -387,9 +387,12 @@ CASES = [
     Case(
         "forged progress lines from a thread",
         insert(
-            "import threading, time\n\ndef forge():\n    for _ in range(40):\n"
+            "import threading, time\n\ndef forge():\n    for _ in range(300):\n"
             + "".join(f"        {line}\n" for line in SPRAY.splitlines())
-            + "        time.sleep(0.01)\n\nthreading.Thread(target=forge, daemon=True).start()"
+            + "        time.sleep(0.005)\n\nthreading.Thread(target=forge, daemon=True).start()\n"
+            + "\ndef add(a, b):  # slow and wrong: the thread forges while the tests run\n"
+            + "    time.sleep(0.3)\n"
+            + "    return a - b\n"
         ),
         0,
         "they were ignored",
