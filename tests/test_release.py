@@ -122,6 +122,9 @@ def test_edition_make_test_builds_the_book_then_grades(edition: Path) -> None:
     dry = run(["make", "-n", "test", "DEPS=", "ASSETS="], edition)
     assert "jupyter-book build" in dry.stdout and "course.grading.grade_labs" in dry.stdout
     assert "solutions" not in dry.stdout
+    graded = run(["make", "-s", "-o", "book", "test"], edition, MAKEFLAGS=QUICK_MAKE)
+    assert graded.returncode == 0, graded.stdout + graded.stderr
+    assert re.search(r"\| lab01_vectors\.ipynb \| 0/\d+ \(0%\) \|", graded.stdout), graded.stdout
 
 
 def test_workflow_grades_every_lab_with_the_course_commands(edition: Path, tmp_path: Path) -> None:
