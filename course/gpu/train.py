@@ -45,6 +45,7 @@ class TrainConfig:
     eval_batches: int = 4
     compile: bool = False
     checkpoint: str | None = None  # path written at every evaluation (rank 0 only)
+    time_budget_s: float | None = None  # stop early, and evaluate, once this much time passed
     seed: int = 0
     progress: bool = True
     model: GPTConfig = field(default_factory=GPTConfig)
@@ -161,14 +162,25 @@ def train(
         history["loss"].append(loss_sum)
         history["lr"].append(lr)
         bar.set_postfix(loss=f"{loss_sum:.3f}")
-        if (step + 1) % config.eval_every == 0 or step + 1 == config.steps:
+        out_of_time = (
+            config.time_budget_s is not None
+            and time.perf_counter() - started > config.time_budget_s
+        )
+        if world_size > 1 and config.time_budget_s is not None:  # every rank stops together
+            flag = torch.tensor([float(out_of_time)], device=device)
+            dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+            out_of_time = bool(flag.item())
+        if (step + 1) % config.eval_every == 0 or step + 1 == config.steps or out_of_time:
             history["eval_step"].append(step)
             history["val_loss"].append(evaluate(model, val_tokens, config, device))
             if config.checkpoint and rank == 0:
                 save_checkpoint(Path(config.checkpoint), model, optimizer, config, step)
+        if out_of_time:
+            break
     if device.type == "cuda":
         torch.cuda.synchronize(device)
-    history["tokens_per_s"] = [tokens_per_step * config.steps / (time.perf_counter() - started)]
+    steps_done = len(history["step"])
+    history["tokens_per_s"] = [tokens_per_step * steps_done / (time.perf_counter() - started)]
     return model, history
 
 
