@@ -1,7 +1,9 @@
 """Run every benchmark and record its figures under benchmarks/results/."""
 
-from benchmarks import foundation, tokenizer
+from benchmarks import foundation, gpu_lab, inference, tokenizer
 
 if __name__ == "__main__":
     foundation.main()
     tokenizer.main()
+    gpu_lab.main()
+    inference.main()

@@ -1,0 +1,127 @@
+"""Attention one tile at a time, the idea behind FlashAttention (chapter 10).
+
+The online softmax keeps a running maximum and a running sum of exponentials, so the
+scores of a row can arrive in blocks. Tiled attention uses it to combine blocks of
+keys and values without ever holding the (T, S) matrix of scores: the largest
+intermediate is one (block_q, block_k) tile. :func:`peak_memory` measures that on CPU.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from itertools import accumulate
+
+import torch
+from torch import Tensor
+from torch.profiler import ProfilerActivity, profile
+
+
+def online_softmax(x: Tensor, block_size: int) -> Tensor:
+    """softmax over the last axis of ``x``, reading it ``block_size`` entries at a time.
+
+    A first pass streams the blocks, keeping per row the running maximum ``m`` and the
+    sum ``l`` of exp(x - m), rescaled whenever ``m`` grows; a second pass normalises.
+    """
+    if block_size < 1:
+        raise ValueError(f"block_size must be positive, got {block_size}")
+    m = torch.full(x.shape[:-1], float("-inf"), dtype=x.dtype)  # (...,)
+    total = torch.zeros(x.shape[:-1], dtype=x.dtype)  # (...,)
+    for block in x.split(block_size, dim=-1):  # (..., b)
+        m_new = torch.maximum(m, block.max(dim=-1).values)
+        safe = torch.where(torch.isinf(m_new), 0.0, m_new)  # rows with only -inf so far
+        total = total * torch.exp(m - safe) + torch.exp(block - safe[..., None]).sum(dim=-1)
+        m = m_new
+    return torch.exp(x - m[..., None]) / total[..., None]
+
+
+def tiled_attention(
+    q: Tensor,
+    k: Tensor,
+    v: Tensor,
+    *,
+    causal: bool = False,
+    block_q: int = 64,
+    block_k: int = 64,
+) -> Tensor:
+    """softmax(q k^T / sqrt(D)) v, tile by tile: q (..., T, D), k and v (..., S, D).
+
+    For each block of queries, the blocks of keys stream past; the running row
+    maximum, the running row sum and the output accumulator are rescaled as in
+    :func:`online_softmax`. With ``causal``, query t sees keys s <= t + S - T, and
+    tiles wholly in the future are skipped. Returns (..., T, Dv).
+    """
+    if q.shape[-1] != k.shape[-1] or k.shape[-2] != v.shape[-2]:
+        shapes = f"q {tuple(q.shape)}, k {tuple(k.shape)}, v {tuple(v.shape)}"
+        raise ValueError(f"incompatible shapes {shapes}")
+    if block_q < 1 or block_k < 1:
+        raise ValueError(f"block sizes must be positive, got {block_q}, {block_k}")
+    T, S = q.shape[-2], k.shape[-2]
+    out = q.new_empty(*q.shape[:-1], v.shape[-1])  # (..., T, Dv)
+    for i in range(0, T, block_q):
+        q_tile = q[..., i : i + block_q, :] / math.sqrt(q.shape[-1])  # (..., bq, D)
+        bq = q_tile.shape[-2]
+        last_key = torch.arange(i, i + bq)[:, None] + (S - T)  # (bq, 1)
+        m = q.new_full(q_tile.shape[:-1], float("-inf"))  # (..., bq) running max
+        total = q.new_zeros(q_tile.shape[:-1])  # (..., bq) running sum
+        acc = q.new_zeros(*q_tile.shape[:-1], v.shape[-1])  # (..., bq, Dv)
+        for j in range(0, S, block_k):
+            if causal and j > i + bq - 1 + S - T:
+                break  # this tile and all later ones lie in the future
+            k_tile, v_tile = k[..., j : j + block_k, :], v[..., j : j + block_k, :]
+            scores = q_tile @ k_tile.transpose(-2, -1)  # (..., bq, bk)
+            if causal:
+                keys = torch.arange(j, j + scores.shape[-1])[None, :]  # (1, bk)
+                scores = scores.masked_fill(keys > last_key, float("-inf"))
+            m_new = torch.maximum(m, scores.max(dim=-1).values)
+            safe = torch.where(torch.isinf(m_new), 0.0, m_new)  # no -inf - -inf
+            p = torch.exp(scores - safe[..., None])  # (..., bq, bk)
+            shrink = torch.exp(m - safe)  # (..., bq): rescales the old terms
+            total = total * shrink + p.sum(dim=-1)
+            acc = acc * shrink[..., None] + p @ v_tile
+            m = m_new
+        out[..., i : i + block_q, :] = acc / total[..., None]
+    return out
+
+
+def naive_attention(q: Tensor, k: Tensor, v: Tensor, *, causal: bool = False) -> Tensor:
+    """The reference: the whole (..., T, S) score matrix at once, then softmax, then v."""
+    scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])  # (..., T, S)
+    if causal:
+        T, S = scores.shape[-2:]
+        keep = torch.ones(T, S, dtype=torch.bool).tril(diagonal=S - T)
+        scores = scores.masked_fill(~keep, float("-inf"))
+    return torch.softmax(scores, dim=-1) @ v  # (..., T, Dv)
+
+
+@contextmanager
+def _quiet_stderr() -> Iterator[None]:
+    """Silence file descriptor 2, where the profiler's C++ side logs its start and stop."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with open(os.devnull, "w") as devnull:
+        os.dup2(devnull.fileno(), 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def peak_memory(fn: Callable[[], object]) -> int:
+    """Bytes that ``fn()`` holds at its peak beyond what existed before the call (CPU).
+
+    PyTorch's profiler records every allocation and free with a time stamp; the peak
+    is the largest running total. Tensors that ``fn`` returns count too.
+    """
+    with _quiet_stderr(), profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        fn()
+    events = sorted(
+        (event.start_ns(), event.nbytes())
+        for event in prof.profiler.kineto_results.events()
+        if event.name() == "[memory]"
+    )
+    return max([0, *accumulate(nbytes for _, nbytes in events)])
