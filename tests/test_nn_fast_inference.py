@@ -17,7 +17,7 @@ from course.nn.speculative import speculative_generate
 from course.nn.tiled_attention import naive_attention, online_softmax, peak_memory, tiled_attention
 
 
-def _model(seed: int, **sizes: int) -> GPT:
+def _model(seed: int, **sizes: int | bool) -> GPT:
     torch.manual_seed(seed)
     config = GPTConfig(vocab_size=50, block_size=48, n_layer=2, n_head=4, d_model=32)
     return GPT(GPTConfig(**{**config.__dict__, **sizes})).eval()
@@ -30,8 +30,9 @@ def test_cached_generation_gives_the_same_tokens(n_kv_head: int) -> None:
     assert torch.equal(generate_with_cache(model, prompt, 30), generate(model, prompt, 30))
 
 
-def test_cached_logits_match_a_full_forward_pass() -> None:
-    model = _model(0)
+@pytest.mark.parametrize("prenorm", [True, False])
+def test_cached_logits_match_a_full_forward_pass(prenorm: bool) -> None:
+    model = _model(0, prenorm=prenorm)
     idx = torch.randint(0, 50, (2, 20), generator=torch.Generator().manual_seed(2))
     cache = KVCache(model.config.n_layer)
     pieces = [forward_with_cache(model, part, cache) for part in idx.split([7, 1, 12], dim=1)]

@@ -2,8 +2,8 @@
 
 The cache keeps, for every layer, the keys and values of the positions seen so far, so
 each new token costs one position of work instead of a pass over the whole prefix.
-:func:`forward_with_cache` runs the layers of a :class:`course.nn.gpt.GPT` (pre-LN
-blocks, as the GPT builds them) on new positions only; the model itself is unchanged.
+:func:`forward_with_cache` runs the layers of a :class:`course.nn.gpt.GPT` (pre-LN or
+post-LN blocks) on new positions only; the model itself is unchanged.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import torch
 from torch import Tensor
 
 from course.nn.attention import causal_mask
+from course.nn.blocks import Block
 from course.nn.gpt import GPT, GPTConfig
 from course.nn.sampling import greedy
 
@@ -52,13 +53,20 @@ def forward_with_cache(model: GPT, idx: Tensor, cache: KVCache) -> Tensor:
         )
     positions = torch.arange(start, start + length, device=idx.device)  # (T,)
     x = model.drop(model.tok_emb(idx) + model.pos_emb(positions))  # (B, T, C)
+    mask = causal_mask(length, start + length, device=idx.device)  # (T, S)
     for layer, block in enumerate(model.blocks):
-        attn = block.self_attn
-        q, k, v = attn.project(block.norm1(x))  # q (B, H, T, D), k v (B, G, T, D)
-        k, v = cache.update(layer, k, v)  # (B, G, S, D), S = start + T
-        mask = causal_mask(length, k.shape[-2], device=idx.device)  # (T, S)
-        x = x + block.dropout(attn.attend(q, k, v, mask))  # (B, T, C)
-        x = x + block.dropout(block.ffn(block.norm2(x)))
+
+        def attend(h: Tensor, block: Block = block, layer: int = layer) -> Tensor:
+            q, k, v = block.self_attn.project(h)  # q (B, H, T, D), k v (B, G, T, D)
+            k, v = cache.update(layer, k, v)  # (B, G, S, D): the past, then the new
+            return block.self_attn.attend(q, k, v, mask)  # (B, T, C)
+
+        if block.prenorm:  # x + f(norm(x)), as GPT builds its blocks by default
+            x = x + block.dropout(attend(block.norm1(x)))
+            x = x + block.dropout(block.ffn(block.norm2(x)))
+        else:  # post-LN: norm(x + f(x))
+            x = block.norm1(x + block.dropout(attend(x)))
+            x = block.norm2(x + block.dropout(block.ffn(x)))
     return model.head(model.norm(x))  # (B, T, V)
 
 
