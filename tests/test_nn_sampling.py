@@ -48,7 +48,6 @@ def test_top_k_keeps_k_tokens() -> None:
 
 def test_top_p_keeps_the_nucleus() -> None:
     assert torch.isfinite(top_p_filter(LOGITS, 0.6)).tolist() == [True, True, False, False, False]
-    assert torch.isfinite(top_p_filter(LOGITS, 0.7)).tolist() == [True, True, False, False, False]
     assert torch.isfinite(top_p_filter(LOGITS, 0.71)).tolist() == [True, True, True, False, False]
     assert torch.isfinite(top_p_filter(LOGITS, 0.01)).tolist() == [True, False, False, False, False]
     shuffled = LOGITS[[3, 0, 4, 1, 2]]

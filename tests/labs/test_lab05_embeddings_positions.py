@@ -1,0 +1,231 @@
+"""Graded tests for lab 5, "Embeddings, positions and choosing words" (20 points).
+
+Each test receives `nb`, the executed notebook's namespace, and checks behaviour
+only: values against PyTorch and the course's references, shapes, dtypes, the errors
+raised on bad input, and sampling statistics under fixed seeds.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from course.grading import question
+from course.nn.positions import apply_rope, sinusoidal_encoding
+
+PROBS = torch.tensor([0.5, 0.2, 0.15, 0.1, 0.05])
+LOGITS = torch.log(PROBS)
+
+
+def _must_raise_value_error(call: Callable[[], object], what: str, mentioning: str = "") -> None:
+    try:
+        call()
+    except NotImplementedError:
+        raise
+    except ValueError as error:
+        assert mentioning in str(error), (
+            f"{what}: the ValueError should mention {mentioning!r}, its message was {str(error)!r}"
+        )
+        return
+    except Exception as other:
+        raise AssertionError(
+            f"{what} should raise ValueError, it raised {type(other).__name__}: {other}"
+        ) from None
+    raise AssertionError(f"{what} should raise ValueError, it returned normally")
+
+
+def _frequencies(draw: Callable[[torch.Tensor, torch.Generator], torch.Tensor]) -> torch.Tensor:
+    """Share of each of the 5 tokens over 20,000 rows sampled under seed 0."""
+    draws = draw(LOGITS.expand(20_000, -1), torch.Generator().manual_seed(0))
+    assert isinstance(draws, torch.Tensor) and draws.shape == (20_000,), (
+        f"sampling 20,000 rows should give 20,000 indices, got "
+        f"{getattr(draws, 'shape', type(draws).__name__)}"
+    )
+    return torch.bincount(draws.long(), minlength=5).float() / 20_000
+
+
+def _kept(filtered: torch.Tensor) -> list[bool]:
+    return torch.isfinite(filtered).tolist()
+
+
+# --- Question 1: embed ------------------------------------------------------------------
+
+
+@question("q1", points=3)
+def test_embed_equals_nn_embedding(nb):
+    generator = torch.Generator().manual_seed(1)
+    for V, d, T in [(4, 3, 1), (13, 2, 12), (50, 16, 30)]:
+        layer = nn.Embedding(V, d)
+        with torch.no_grad():
+            layer.weight.copy_(torch.randn(V, d, generator=generator))
+        ids = torch.randint(0, V, (T,), generator=generator)
+        got = nb.embed(ids, layer.weight.detach())
+        expected = layer(ids).detach()
+        assert isinstance(got, torch.Tensor) and got.shape == (T, d), (
+            f"embed of {T} ids into a ({V}, {d}) table should have shape ({T}, {d}), got "
+            f"{getattr(got, 'shape', type(got).__name__)}"
+        )
+        assert got.dtype == expected.dtype, f"embed should keep the table's dtype, got {got.dtype}"
+        assert torch.allclose(got, expected, atol=1e-6), (
+            "embed(ids, table) differs from nn.Embedding with the same weights. Hint: row t of "
+            "the one-hot matrix has its 1 in column ids[t]."
+        )
+
+
+@question("q1", points=1, hidden=True)
+def test_embed_rejects_ids_outside_the_table(nb):
+    table = torch.zeros(5, 2)
+    _must_raise_value_error(lambda: nb.embed(torch.tensor([0, 5]), table), "embed of id 5", "5")
+    _must_raise_value_error(lambda: nb.embed(torch.tensor([-1]), table), "embed of id -1", "-1")
+
+
+# --- Question 2: sinusoidal -----------------------------------------------------------------
+
+
+@question("q2", points=3)
+def test_sinusoidal_matches_the_formula(nb):
+    for n, d in [(1, 2), (10, 8), (64, 32)]:
+        got = nb.sinusoidal(n, d)
+        assert isinstance(got, torch.Tensor) and got.shape == (n, d), (
+            f"sinusoidal({n}, {d}) should have shape ({n}, {d}), got "
+            f"{getattr(got, 'shape', type(got).__name__)}"
+        )
+        assert got.dtype == torch.float32, f"sinusoidal should be float32, got {got.dtype}"
+        expected = sinusoidal_encoding(n, d)
+        assert torch.allclose(got, expected, atol=1e-5), (
+            f"sinusoidal({n}, {d}) differs from the formula (largest gap "
+            f"{(got - expected).abs().max():.2e}). Hint: sin in even columns, cos in odd ones, "
+            "w_i = 10000 ** (-2i / d_model)."
+        )
+
+
+@question("q2", points=1, hidden=True)
+def test_sinusoidal_rejects_odd_width(nb):
+    _must_raise_value_error(lambda: nb.sinusoidal(4, 5), "sinusoidal(4, 5)")
+
+
+# --- Question 3: rope -----------------------------------------------------------------------
+
+
+@question("q3", points=3)
+def test_rope_scores_depend_only_on_the_offset(nb):
+    generator = torch.Generator().manual_seed(3)
+    q = torch.randn(1, 16, generator=generator, dtype=torch.float64)
+    k = torch.randn(1, 16, generator=generator, dtype=torch.float64)
+
+    def score(m: int, n: int) -> float:
+        rotated_q = nb.rope(q, torch.tensor([m]))
+        rotated_k = nb.rope(k, torch.tensor([n]))
+        return float((rotated_q @ rotated_k.T).item())
+
+    for m, n, shift in [(3, 1, 7), (10, 4, 90), (0, 5, 33), (20, 20, 400)]:
+        a, b = score(m, n), score(m + shift, n + shift)
+        assert math.isclose(a, b, abs_tol=1e-8), (
+            f"score(q at {m}, k at {n}) = {a:.6f} but score(q at {m + shift}, k at {n + shift}) = "
+            f"{b:.6f}: with RoPE they should be equal. Hint: rotate both members of each pair by "
+            "the same angle, as in the formula."
+        )
+    assert not math.isclose(score(3, 1), score(3, 0), abs_tol=1e-6), (
+        "different offsets gave the same score: are the vectors rotated at all?"
+    )
+
+
+@question("q3", points=2, hidden=True)
+def test_rope_matches_the_reference_rotation(nb):
+    x = torch.randn(6, 8, generator=torch.Generator().manual_seed(4))
+    positions = torch.tensor([0, 1, 2, 7, 30, 1000])
+    got = nb.rope(x, positions)
+    assert got.shape == x.shape and got.dtype == x.dtype, (
+        f"rope should keep shape {tuple(x.shape)} and dtype {x.dtype}, got "
+        f"{tuple(got.shape)} {got.dtype}"
+    )
+    assert torch.allclose(got.norm(dim=-1), x.norm(dim=-1), atol=1e-5), (
+        "rope changed the lengths of the vectors: a rotation must keep them"
+    )
+    expected = apply_rope(x, positions)
+    assert torch.allclose(got, expected, atol=1e-5), (
+        f"rope differs from the formula (largest gap {(got - expected).abs().max():.2e}); "
+        "position 0 must leave a vector unchanged and pair i turns by position * w_i"
+    )
+
+
+@question("q3", points=1, hidden=True)
+def test_rope_rejects_odd_width(nb):
+    _must_raise_value_error(lambda: nb.rope(torch.zeros(2, 5), torch.arange(2)), "rope of width 5")
+
+
+# --- Question 4: samplers -------------------------------------------------------------------
+
+
+@question("q4", points=1)
+def test_greedy_takes_each_rows_argmax(nb):
+    logits = torch.tensor([[0.1, 2.0, -1.0], [3.0, 0.0, 2.9]])
+    got = nb.greedy(logits)
+    assert torch.equal(got, torch.tensor([1, 0])), f"greedy of two rows should be [1, 0], got {got}"
+    single = nb.greedy(LOGITS)
+    assert single.shape == () and int(single) == 0, f"greedy of one row should be 0, got {single}"
+
+
+@question("q4", points=2)
+def test_temperature_sampling_follows_the_softmax(nb):
+    plain = _frequencies(lambda rows, g: nb.sample_temperature(rows, 1.0, g))
+    assert torch.allclose(plain, PROBS, atol=0.015), (
+        f"at temperature 1 the frequencies {plain.tolist()} should be close to the "
+        f"probabilities {PROBS.tolist()}"
+    )
+    cold = _frequencies(lambda rows, g: nb.sample_temperature(rows, 0.25, g))
+    hot = _frequencies(lambda rows, g: nb.sample_temperature(rows, 4.0, g))
+    expected_cold = torch.softmax(LOGITS / 0.25, -1)
+    expected_hot = torch.softmax(LOGITS / 4.0, -1)
+    assert torch.allclose(cold, expected_cold, atol=0.015), (
+        f"at temperature 0.25 expected about {expected_cold.tolist()}, got {cold.tolist()}. "
+        "Hint: divide the logits by the temperature (a low temperature sharpens)."
+    )
+    assert torch.allclose(hot, expected_hot, atol=0.015), (
+        f"at temperature 4 expected about {expected_hot.tolist()}, got {hot.tolist()}"
+    )
+
+
+@question("q4", points=1, hidden=True)
+def test_temperature_sampling_is_seeded_and_checked(nb):
+    rows = LOGITS.expand(100, -1)
+    first = nb.sample_temperature(rows, 1.0, torch.Generator().manual_seed(7))
+    again = nb.sample_temperature(rows, 1.0, torch.Generator().manual_seed(7))
+    assert torch.equal(first, again), "the same generator seed should give the same draws"
+    _must_raise_value_error(lambda: nb.sample_temperature(LOGITS, 0.0), "temperature 0")
+
+
+@question("q4", points=1)
+def test_top_k_keeps_the_k_largest(nb):
+    shuffled = LOGITS[[3, 0, 4, 1, 2]]
+    got = nb.top_k(shuffled, 2)
+    assert _kept(got) == [False, True, False, True, False], (
+        f"top_k(logits, 2) should keep the two largest scores (positions 1 and 3 here), kept "
+        f"{_kept(got)}"
+    )
+    assert torch.equal(got[[1, 3]], shuffled[[1, 3]]), "top_k must not change the kept scores"
+    assert all(_kept(nb.top_k(LOGITS, 10))), "k larger than the vocabulary keeps everything"
+    rows = nb.top_k(torch.stack([LOGITS, LOGITS.flip(0)]), 1)
+    assert _kept(rows) == [[True] + [False] * 4, [False] * 4 + [True]], (
+        "top_k works row by row on (B, V) logits"
+    )
+
+
+@question("q4", points=1, hidden=True)
+def test_top_p_keeps_the_nucleus(nb):
+    cases = {0.6: 2, 0.71: 3, 0.01: 1, 1.0: 5}
+    for p, size in cases.items():
+        got = _kept(nb.top_p(LOGITS, p))
+        assert got == [True] * size + [False] * (5 - size), (
+            f"with probabilities {PROBS.tolist()}, top_p(logits, {p}) should keep the first "
+            f"{size} tokens, kept {got}. Hint: keep a token while the mass ranked above it is "
+            "below p."
+        )
+    shuffled = LOGITS[[3, 0, 4, 1, 2]]
+    got = _kept(nb.top_p(shuffled, 0.6))
+    assert got == [False, True, False, True, False], (
+        f"top_p must give the answer in the original order of the vocabulary, kept {got}"
+    )
