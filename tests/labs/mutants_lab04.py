@@ -65,7 +65,7 @@ _solution_hand_set_params = hand_set_params
 
 def hand_set_params():
     p = _solution_hand_set_params()
-    p["W_Q"] = p["W_Q"] / 100
+    p["W_K"] = p["W_K"] / 100
     return p
 """,
         must_fail=["test_hand_set_weights_are_confident_after_ran"],

@@ -205,7 +205,7 @@ def test_hand_set_weights_are_confident_after_ran(nb):
         assert probs[INDEX[right]] >= 0.99, (
             f"in {sentence!r} the word after 'ran' is {right!r}, predicted with probability "
             f"{probs[INDEX[right]]:.3f}; it should be at least 0.99. Hint: sharpen the attention "
-            "(larger W_Q scores) and scale up W_2."
+            "(larger attention scores) and scale up W_2."
         )
 
 
