@@ -8,6 +8,7 @@ buffer with a mask, so every decoding step has the same shapes.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -22,6 +23,8 @@ if TYPE_CHECKING:
     from course.gpu.kv_cache import KVCache
 
 ATTENTIONS = ("naive", "sdpa", "triton")
+#: A causal attention function: q, k, v (B, H, T, D) -> (B, H, T, D).
+AttentionFn = Callable[[Tensor, Tensor, Tensor], Tensor]
 
 
 @dataclass(frozen=True)
@@ -54,9 +57,9 @@ def attend(q: Tensor, k: Tensor, v: Tensor, kind: str) -> Tensor:
 
 
 class CausalSelfAttention(nn.Module):
-    def __init__(self, config: GPTConfig) -> None:
+    def __init__(self, config: GPTConfig, attention_fn: AttentionFn | None = None) -> None:
         super().__init__()
-        self.n_head, self.kind = config.n_head, config.attention
+        self.n_head, self.kind, self.attention_fn = config.n_head, config.attention, attention_fn
         self.qkv = nn.Linear(config.n_embd, 3 * config.n_embd)
         self.proj = nn.Linear(config.n_embd, config.n_embd)
 
@@ -65,7 +68,11 @@ class CausalSelfAttention(nn.Module):
         q, k, v = self.qkv(x).split(c, dim=2)  # 3 x (B, T, C)
         q, k, v = (z.view(b, t, self.n_head, c // self.n_head).transpose(1, 2) for z in (q, k, v))
         if cache is None:
-            y = attend(q, k, v, self.kind)  # (B, H, T, D)
+            y = (
+                attend(q, k, v, self.kind)
+                if self.attention_fn is None
+                else self.attention_fn(q, k, v)
+            )
         else:
             keys, values, visible = cache.write(layer, k, v)  # (B, H, S, D) x 2, (T, S)
             y = F.scaled_dot_product_attention(q, keys, values, attn_mask=visible)
@@ -73,10 +80,10 @@ class CausalSelfAttention(nn.Module):
 
 
 class Block(nn.Module):
-    def __init__(self, config: GPTConfig) -> None:
+    def __init__(self, config: GPTConfig, attention_fn: AttentionFn | None = None) -> None:
         super().__init__()
         self.ln1, self.ln2 = nn.LayerNorm(config.n_embd), nn.LayerNorm(config.n_embd)
-        self.attn = CausalSelfAttention(config)
+        self.attn = CausalSelfAttention(config, attention_fn)
         self.mlp = nn.Sequential(
             nn.Linear(config.n_embd, 4 * config.n_embd),
             nn.GELU(),
@@ -89,14 +96,18 @@ class Block(nn.Module):
 
 
 class GPT(nn.Module):
-    """Token and position embeddings, `n_layer` blocks, a tied output layer."""
+    """Token and position embeddings, `n_layer` blocks, a tied output layer.
 
-    def __init__(self, config: GPTConfig) -> None:
+    `attention_fn`, when given, replaces `config.attention` in training and uncached
+    forward passes: bring your own causal attention.
+    """
+
+    def __init__(self, config: GPTConfig, attention_fn: AttentionFn | None = None) -> None:
         super().__init__()
         self.config = config
         self.tok = nn.Embedding(config.vocab_size, config.n_embd)
         self.pos = nn.Embedding(config.block_size, config.n_embd)
-        self.blocks = nn.ModuleList(Block(config) for _ in range(config.n_layer))
+        self.blocks = nn.ModuleList(Block(config, attention_fn) for _ in range(config.n_layer))
         self.ln_f = nn.LayerNorm(config.n_embd)
         self.head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
         self.head.weight = self.tok.weight  # weight tying
