@@ -13,6 +13,7 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+from torch.nn.attention import SDPBackend, sdpa_kernel
 
 
 def check_qkv(q: Tensor, k: Tensor, v: Tensor, causal: bool) -> None:
@@ -45,11 +46,14 @@ def naive_attention(q: Tensor, k: Tensor, v: Tensor, causal: bool = False) -> Te
 
 
 def sdpa_attention(q: Tensor, k: Tensor, v: Tensor, causal: bool = False) -> Tensor:
-    """PyTorch's fused attention (its flash kernel on a GPU when the inputs allow)."""
+    """PyTorch's fused attention, forced onto its flash backend for half precision on CUDA."""
     check_qkv(q, k, v, causal)
     if causal and q.shape[2] != k.shape[2]:
         mask = causal_mask(q.shape[2], k.shape[2], q.device)
         return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+    if q.is_cuda and q.dtype in (torch.float16, torch.bfloat16):
+        with sdpa_kernel(SDPBackend.FLASH_ATTENTION):
+            return F.scaled_dot_product_attention(q, k, v, is_causal=causal)
     return F.scaled_dot_product_attention(q, k, v, is_causal=causal)
 
 
