@@ -1,0 +1,110 @@
+"""Planted bugs for lab 9: each must lose the points of the tests named in must_fail."""
+
+from course.grading import Mutant
+
+MUTANTS = [
+    Mutant(
+        name="label smoothing spreads over the wrong classes only",
+        code="""
+def cross_entropy(logits, targets, ignore_index=-100, label_smoothing=0.0):
+    log_probs = logits - logits.logsumexp(dim=-1, keepdim=True)
+    keep = targets != ignore_index
+    log_probs, targets = log_probs[keep], targets[keep]
+    nll = -log_probs.gather(1, targets[:, None]).squeeze(1)
+    others = (-log_probs.sum(dim=-1) - nll) / (logits.shape[-1] - 1)
+    return ((1 - label_smoothing) * nll + label_smoothing * others).mean()
+""",
+        must_fail=["test_cross_entropy_label_smoothing"],
+    ),
+    Mutant(
+        name="ignored positions still count in the mean",
+        code="""
+def cross_entropy(logits, targets, ignore_index=-100, label_smoothing=0.0):
+    log_probs = logits - logits.logsumexp(dim=-1, keepdim=True)
+    keep = targets != ignore_index
+    safe = targets.clamp(min=0) * keep
+    nll = -log_probs.gather(1, safe[:, None]).squeeze(1) * keep
+    smooth = -log_probs.mean(dim=-1) * keep
+    return ((1 - label_smoothing) * nll + label_smoothing * smooth).mean()
+""",
+        must_fail=["test_cross_entropy_ignore_index"],
+    ),
+    Mutant(
+        name="get_batch never draws the last window",
+        code="""
+_get_batch = get_batch
+
+
+def get_batch(ids, block_size, batch_size, generator=None):
+    return _get_batch(ids[:-1], block_size, batch_size, generator)
+""",
+        must_fail=["test_get_batch_draws_the_stated_starts"],
+    ),
+    Mutant(
+        name="targets are the inputs themselves",
+        code="""
+_get_batch = get_batch
+
+
+def get_batch(ids, block_size, batch_size, generator=None):
+    x, _ = _get_batch(ids, block_size, batch_size, generator)
+    return x, x.clone()
+""",
+        must_fail=["test_get_batch_shapes_and_shift", "test_get_batch_draws_the_stated_starts"],
+    ),
+    Mutant(
+        name="linear decay instead of cosine",
+        code="""
+def learning_rate(step, max_lr, min_lr, warmup, total):
+    if step < warmup:
+        return max_lr * (step + 1) / warmup
+    progress = min(1.0, (step - warmup) / (total - warmup))
+    return max_lr - (max_lr - min_lr) * progress
+""",
+        must_fail=["test_learning_rate_values"],
+    ),
+    Mutant(
+        name="each gradient clipped on its own",
+        code="""
+def clip_grad_norm(parameters, max_norm):
+    grads = [p.grad for p in parameters if p.grad is not None]
+    total = torch.sqrt(sum(g.pow(2).sum() for g in grads))
+    for g in grads:
+        g.mul_((max_norm / (g.norm() + 1e-6)).clamp(max=1.0))
+    return total
+""",
+        must_fail=["test_clip_grad_norm_matches_pytorch"],
+    ),
+    Mutant(
+        name="training loop never zeroes the gradients",
+        code="""
+def train(model, ids, steps, *, batch_size=64, max_lr=5e-3, min_lr=5e-4, warmup=20,
+          max_norm=1.0, generator=None):
+    optimizer = torch.optim.AdamW(model.parameters(), lr=max_lr, betas=(0.9, 0.95),
+                                  weight_decay=0.1)
+    losses = []
+    for step in range(steps):
+        for group in optimizer.param_groups:
+            group["lr"] = learning_rate(step, max_lr, min_lr, warmup, steps)
+        x, y = get_batch(ids, model.config.block_size, batch_size, generator)
+        loss = cross_entropy(model(x).flatten(0, 1), y.flatten())
+        loss.backward()
+        clip_grad_norm(model.parameters(), max_norm)
+        optimizer.step()
+        losses.append(loss.item())
+    return losses
+""",
+        must_fail=["test_train_matches_the_reference_loop"],
+    ),
+    Mutant(
+        name="training loop without clipping",
+        code="""
+_clip = clip_grad_norm
+
+
+def clip_grad_norm(parameters, max_norm):
+    return _clip(parameters, float("inf"))
+""",
+        must_fail=["test_train_matches_the_reference_loop"],
+    ),
+]

@@ -1,0 +1,273 @@
+"""Graded tests for lab 9, "Training a GPT" (18 points).
+
+Each test receives `nb`, the executed notebook's namespace, and checks behaviour only:
+the loss against F.cross_entropy, batches against the stated draw, the schedule's
+values, clipping against torch.nn.utils.clip_grad_norm_, the training loop against a
+reference loop, and the trained model's held-out loss against the bigram baseline.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+
+from course.grading import question
+from course.markov import char_bigram_baseline
+from course.nn.gpt import GPT, GPTConfig
+
+MARGIN = 0.2  # nats per character the trained model must gain over the bigram
+
+
+def _must_raise(call: Callable[[], object], what: str) -> None:
+    """Fail unless `call()` raises ValueError."""
+    try:
+        call()
+    except NotImplementedError:
+        raise
+    except ValueError:
+        return
+    except Exception as other:
+        raise AssertionError(
+            f"{what} should raise ValueError, it raised {type(other).__name__}: {other}"
+        ) from None
+    raise AssertionError(f"{what} should raise ValueError, it returned normally")
+
+
+def _close(
+    got: torch.Tensor, expected: torch.Tensor, what: str, hint: str, tol: float = 1e-5
+) -> None:
+    got = torch.as_tensor(got)
+    torch.testing.assert_close(
+        got.float(),
+        expected.float(),
+        rtol=tol,
+        atol=tol,
+        msg=lambda m: f"{what}: {m}. Hint: {hint}",
+    )
+
+
+# --- Question 1: cross-entropy -------------------------------------------------------
+
+
+@question("q1", points=1)
+def test_cross_entropy_matches_pytorch(nb):
+    gen = torch.Generator().manual_seed(1)
+    logits, targets = torch.randn(12, 7, generator=gen), torch.randint(7, (12,), generator=gen)
+    got = nb.cross_entropy(logits, targets)
+    assert torch.as_tensor(got).dim() == 0, f"expected a scalar tensor, got shape {got.shape}"
+    _close(got, F.cross_entropy(logits, targets), "cross_entropy", "logsumexp(z) - z[y], mean")
+
+
+@question("q1", points=1)
+def test_cross_entropy_label_smoothing(nb):
+    gen = torch.Generator().manual_seed(2)
+    logits, targets = torch.randn(10, 5, generator=gen), torch.randint(5, (10,), generator=gen)
+    for eps in (0.1, 0.5):
+        _close(
+            nb.cross_entropy(logits, targets, label_smoothing=eps),
+            F.cross_entropy(logits, targets, label_smoothing=eps),
+            f"label_smoothing={eps}",
+            "(1 - eps) * nll + eps * mean over all V classes of -log p",
+        )
+
+
+@question("q1", points=1)
+def test_cross_entropy_ignore_index(nb):
+    gen = torch.Generator().manual_seed(3)
+    logits, targets = torch.randn(9, 4, generator=gen), torch.randint(4, (9,), generator=gen)
+    targets[::3] = -100
+    _close(
+        nb.cross_entropy(logits, targets),
+        F.cross_entropy(logits, targets),
+        "ignore_index=-100 (the default)",
+        "drop ignored positions, then average over the remaining ones only",
+    )
+    targets = torch.tensor([2, 0, 2, 1, 3, 2, 0, 1, 3])
+    got = nb.cross_entropy(logits, targets, ignore_index=2, label_smoothing=0.2)
+    expected = F.cross_entropy(logits, targets, ignore_index=2, label_smoothing=0.2)
+    _close(got, expected, "ignore_index=2 with smoothing", "ignore before smoothing")
+
+
+@question("q1", points=1, hidden=True)
+def test_cross_entropy_is_stable_and_checks_shapes(nb):
+    logits = torch.tensor([[1000.0, 0.0, -1000.0], [0.0, 1000.0, 999.0]])
+    targets = torch.tensor([0, 2])
+    got = nb.cross_entropy(logits, targets)
+    assert torch.isfinite(torch.as_tensor(got)), (
+        f"logits of size 1000 gave {got}. Hint: subtract logsumexp, never exp(1000)"
+    )
+    _close(got, F.cross_entropy(logits, targets), "large logits", "use logsumexp")
+    _must_raise(lambda: nb.cross_entropy(torch.randn(2, 3, 4), torch.zeros(2, 3)), "3-D logits")
+    _must_raise(lambda: nb.cross_entropy(torch.randn(4, 3), torch.zeros(5).long()), "5 targets")
+
+
+# --- Question 2: get_batch -----------------------------------------------------------
+
+
+@question("q2", points=1)
+def test_get_batch_shapes_and_shift(nb):
+    ids = torch.arange(1000) * 7
+    x, y = nb.get_batch(ids, 16, 5, torch.Generator().manual_seed(0))
+    for name, t in (("x", x), ("y", y)):
+        assert t.shape == (5, 16), f"{name} should have shape (5, 16), got {tuple(t.shape)}"
+        assert t.dtype == torch.int64, f"{name} should be int64, got {t.dtype}"
+    assert torch.equal(y[:, :-1], x[:, 1:]), "y must be x shifted left by one position"
+    assert torch.equal(x[:, 1:] - x[:, :-1], torch.full((5, 15), 7)), (
+        "each row of x must be a contiguous window of ids"
+    )
+    assert torch.equal(y[:, -1], x[:, -1] + 7), "y's last column is the token after the window"
+
+
+@question("q2", points=2, hidden=True)
+def test_get_batch_draws_the_stated_starts(nb):
+    ids = torch.arange(50)
+    x, y = nb.get_batch(ids, 6, 400, torch.Generator().manual_seed(5))
+    starts = torch.randint(50 - 6, (400,), generator=torch.Generator().manual_seed(5))
+    expected = starts[:, None] + torch.arange(6)
+    assert torch.equal(x, expected) and torch.equal(y, expected + 1), (
+        "the windows differ from torch.randint(len(ids) - block_size, (batch_size,), "
+        "generator=generator): draw the starts exactly so"
+    )
+    x, _ = nb.get_batch(torch.arange(7), 6, 20, torch.Generator().manual_seed(0))
+    assert torch.equal(x, torch.arange(6).expand(20, 6)), "7 tokens, block 6: one window only"
+    _must_raise(lambda: nb.get_batch(torch.arange(6), 6, 2), "get_batch with 6 tokens, block 6")
+
+
+# --- Question 3: learning-rate schedule ----------------------------------------------
+
+
+def _reference_lr(step: int, max_lr: float, min_lr: float, warmup: int, total: int) -> float:
+    if step < warmup:
+        return max_lr * (step + 1) / warmup
+    progress = min(1.0, (step - warmup) / (total - warmup))
+    return min_lr + 0.5 * (max_lr - min_lr) * (1 + math.cos(math.pi * progress))
+
+
+@question("q3", points=2)
+def test_learning_rate_values(nb):
+    args = (2.0, 0.2, 10, 50)
+    for step in (0, 4, 9, 10, 20, 30, 40, 49, 50):
+        got, expected = nb.learning_rate(step, *args), _reference_lr(step, *args)
+        assert math.isclose(got, expected, rel_tol=1e-9, abs_tol=1e-12), (
+            f"learning_rate({step}, max_lr=2.0, min_lr=0.2, warmup=10, total=50): expected "
+            f"{expected:.6f}, got {got}. Hint: warm-up {'yes' if step < 10 else 'no'} at this step"
+        )
+
+
+@question("q3", points=1, hidden=True)
+def test_learning_rate_without_warmup_and_after_the_end(nb):
+    assert math.isclose(nb.learning_rate(0, 1.0, 0.0, 0, 10), 1.0), "warmup=0 starts at max_lr"
+    assert math.isclose(nb.learning_rate(5, 1.0, 0.0, 0, 10), 0.5), "half-way down the cosine"
+    assert math.isclose(nb.learning_rate(25, 1.0, 0.3, 0, 10), 0.3), "after total: min_lr"
+
+
+# --- Question 4: gradient clipping ---------------------------------------------------
+
+
+def _model_pair(seed: int) -> tuple[torch.nn.Module, torch.nn.Module]:
+    torch.manual_seed(seed)
+    a = torch.nn.Sequential(torch.nn.Linear(6, 5), torch.nn.Tanh(), torch.nn.Linear(5, 3))
+    b = torch.nn.Sequential(torch.nn.Linear(6, 5), torch.nn.Tanh(), torch.nn.Linear(5, 3))
+    b.load_state_dict(a.state_dict())
+    x = torch.randn(4, 6)
+    for model in (a, b):
+        (model(x) ** 2).sum().mul(10).backward()
+    return a, b
+
+
+@question("q4", points=2)
+def test_clip_grad_norm_matches_pytorch(nb):
+    for max_norm in (0.5, 1e6):
+        ours, ref = _model_pair(7)
+        got = nb.clip_grad_norm(ours.parameters(), max_norm)
+        expected = torch.nn.utils.clip_grad_norm_(ref.parameters(), max_norm)
+        _close(got, expected, f"returned norm (max_norm={max_norm})", "the norm before clipping")
+        for (name, p), q in zip(ours.named_parameters(), ref.parameters(), strict=True):
+            _close(
+                p.grad,
+                q.grad,
+                f"gradient of {name} after clipping to {max_norm}",
+                "one total norm over all gradients, one common scale, applied in place",
+            )
+
+
+@question("q4", points=1, hidden=True)
+def test_clip_grad_norm_skips_missing_gradients(nb):
+    a = torch.nn.Parameter(torch.tensor([3.0, 4.0]))
+    b = torch.nn.Parameter(torch.ones(3))  # never used: grad stays None
+    (a * torch.tensor([1.0, 1.0])).sum().backward()
+    got = nb.clip_grad_norm([a, b], 0.1)
+    _close(got, torch.tensor(math.sqrt(2.0)), "norm with one .grad None", "skip None gradients")
+    assert b.grad is None, "a parameter without gradient must keep .grad None"
+
+
+# --- Question 5: the training loop ---------------------------------------------------
+
+
+def _tiny_gpt() -> GPT:
+    torch.manual_seed(11)
+    return GPT(GPTConfig(vocab_size=11, block_size=8, n_layer=1, n_head=2, d_model=16))
+
+
+def _reference_train(model: GPT, ids: torch.Tensor, steps: int, **kw: float) -> list[float]:
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=kw["max_lr"], betas=(0.9, 0.95), weight_decay=0.1
+    )
+    gen = torch.Generator().manual_seed(3)
+    block = model.config.block_size
+    losses = []
+    for step in range(steps):
+        for group in optimizer.param_groups:
+            group["lr"] = _reference_lr(step, kw["max_lr"], kw["min_lr"], int(kw["warmup"]), steps)
+        starts = torch.randint(len(ids) - block, (kw["batch_size"],), generator=gen)
+        positions = starts[:, None] + torch.arange(block)  # (B, T)
+        x, y = ids[positions], ids[positions + 1]
+        loss = F.cross_entropy(model(x).flatten(0, 1), y.flatten())
+        optimizer.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), kw["max_norm"])
+        optimizer.step()
+        losses.append(loss.item())
+    return losses
+
+
+@question("q5", points=2)
+def test_train_matches_the_reference_loop(nb):
+    ids = torch.randint(11, (300,), generator=torch.Generator().manual_seed(0))
+    kw = {"batch_size": 4, "max_lr": 3e-2, "min_lr": 1e-3, "warmup": 3, "max_norm": 0.05}
+    ours, ref = _tiny_gpt(), _tiny_gpt()
+    got = nb.train(ours, ids, 12, generator=torch.Generator().manual_seed(3), **kw)
+    expected = _reference_train(ref, ids, 12, **kw)
+    assert len(got) == 12, f"train should return one loss per step (12), got {len(got)}"
+    hint = (
+        "per step: set lr from the schedule, get_batch, cross_entropy, zero the gradients, "
+        "backward, clip_grad_norm, optimizer.step"
+    )
+    _close(torch.tensor(got), torch.tensor(expected), "the 12 batch losses", hint, 1e-4)
+    # Adam magnifies rounding differences in near-zero gradients: compare weights to 1e-3
+    for (name, p), q in zip(ours.named_parameters(), ref.parameters(), strict=True):
+        _close(p.detach(), q.detach(), f"weights {name} after 12 steps", hint, 1e-3)
+
+
+@question("q5", points=3)
+def test_trained_model_beats_the_bigram(nb):
+    nb.train(_tiny_gpt(), torch.arange(40) % 11, 1, batch_size=2)  # the loop must run
+    model = nb.model
+    gen = torch.Generator().manual_seed(99)
+    val = nb.val_ids
+    block = model.config.block_size
+    starts = torch.randint(len(val) - block, (512,), generator=gen)
+    positions = starts[:, None] + torch.arange(block)  # (512, T)
+    model.eval()
+    with torch.no_grad():
+        logits = model(val[positions])  # (512, T, V)
+    nll = F.cross_entropy(logits.flatten(0, 1), val[positions + 1].flatten()).item()
+    bigram = char_bigram_baseline().validation_nll
+    assert nll <= bigram - MARGIN, (
+        f"held-out NLL {nll:.3f} nats/char; the bigram gets {bigram:.3f}, so the target is "
+        f"{bigram - MARGIN:.3f} or lower. Hint: check that the loss goes down in `losses`, "
+        "that the learning rate warms up, and that gradients are zeroed every step"
+    )
