@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from IPython.core.inputtransformer2 import TransformerManager
@@ -36,3 +37,11 @@ def test_chapter_pages_launch_their_twins(book_html: Path) -> None:
         binder = f"urlpath=tree/chapters/{twin.name}"
         wrong += [f"{page.name}: no link to {url}" for url in (colab, binder) if url not in html]
     assert not wrong, wrong
+
+
+def test_every_lab_runs_the_colab_setup_first() -> None:
+    for folder in ("solutions", "labs"):
+        for path in sorted((launch.REPO_ROOT / folder).glob("lab*.ipynb")):
+            cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+            first_code = next(cell for cell in cells if cell["cell_type"] == "code")
+            assert "".join(first_code["source"]) == launch.COLAB_SETUP, f"{folder}/{path.name}"
