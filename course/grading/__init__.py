@@ -3,8 +3,9 @@
 Kept light on purpose: every lab notebook and every graded test file imports it.
 """
 
+from course.grading.assertions import must_raise
 from course.grading.check import check
 from course.grading.mutants import Mutant
 from course.grading.questions import question
 
-__all__ = ["Mutant", "check", "question"]
+__all__ = ["Mutant", "check", "must_raise", "question"]

@@ -7,11 +7,9 @@ model is computed here, independently of the notebook.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import numpy as np
 
-from course.grading import question
+from course.grading import must_raise, question
 
 SENTENCES = [
     "check the program log and find out whether it ran please",
@@ -51,24 +49,6 @@ def _up_to_ran(sentence: str) -> list[str]:
 TABLE = _reference_table(SENTENCES)
 
 
-def _must_raise_value_error(call: Callable[[], object], what: str, mentioning: str = "") -> None:
-    """Fail unless `call()` raises ValueError (whose message contains `mentioning`)."""
-    try:
-        call()
-    except NotImplementedError:
-        raise
-    except ValueError as error:
-        assert mentioning in str(error), (
-            f"{what}: the ValueError should mention {mentioning!r}, its message was {str(error)!r}"
-        )
-        return
-    except Exception as other:
-        raise AssertionError(
-            f"{what} should raise ValueError, it raised {type(other).__name__}: {other}"
-        ) from None
-    raise AssertionError(f"{what} should raise ValueError, it returned normally")
-
-
 # --- Question 1: skip_features ------------------------------------------------------------
 
 
@@ -95,7 +75,7 @@ def test_skip_features_edge_cases(nb):
         f"got {repeated}"
     )
     for bad in (2, 5, -1):
-        _must_raise_value_error(
+        must_raise(
             lambda t=bad: nb.skip_features(["check", "the"], t), f"skip_features(2 words, {bad})"
         )
 
@@ -133,7 +113,7 @@ def test_vote_table_rows_and_unknown_words(nb):
     assert np.allclose(got, _reference_table(["check it ran", "check it ran down"])), (
         "vote_table of ['check it ran', 'check it ran down'] differs from the reference"
     )
-    _must_raise_value_error(
+    must_raise(
         lambda: nb.vote_table(["check the toaster"], list(VOCAB)),
         "a sentence with the unknown word 'toaster'",
         mentioning="toaster",
@@ -172,7 +152,7 @@ def test_active_features_edge_cases(nb):
         "last word"
     )
     assert got.sum() == 2.0, f"['check', 'it', 'check', 'it'] has 2 distinct features, got {got}"
-    _must_raise_value_error(lambda: nb.active_features([], list(VOCAB)), "active_features([])")
+    must_raise(lambda: nb.active_features([], list(VOCAB)), "active_features([])")
 
 
 # --- Question 4: masked_vote_totals --------------------------------------------------------
@@ -199,7 +179,7 @@ def test_mask_of_ones_changes_nothing_and_bad_shapes_raise(nb):
     assert np.allclose(got, _reference_active(words) @ TABLE), (
         "a mask of ones keeps every feature: the totals should equal the unmasked ones"
     )
-    _must_raise_value_error(
+    must_raise(
         lambda: nb.masked_vote_totals(list(words), list(VOCAB), TABLE, np.ones(N)),
         f"a mask of shape ({N},) instead of ({N * N},)",
     )
@@ -230,10 +210,8 @@ def test_lookup_mask_selects_the_row(nb):
 @question("q5", points=1, hidden=True)
 def test_lookup_mask_errors(nb):
     masks = np.ones((N, N))
-    _must_raise_value_error(
-        lambda: nb.lookup_mask("toaster", list(VOCAB), masks), "an unknown word", "toaster"
-    )
-    _must_raise_value_error(
+    must_raise(lambda: nb.lookup_mask("toaster", list(VOCAB), masks), "an unknown word", "toaster")
+    must_raise(
         lambda: nb.lookup_mask("ran", list(VOCAB), np.ones((N, N + 1))), "masks of a wrong shape"
     )
 

@@ -6,31 +6,14 @@ values against PyTorch's own attention, shapes, and the errors raised on bad inp
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from course.grading import question
+from course.grading import must_raise, question
 
 SHAPES = [(1, 1, 1, 1), (3, 5, 4, 2), (7, 7, 8, 8), (4, 9, 16, 3)]  # (T, S, d, dv)
-
-
-def _must_raise(call: Callable[[], object], what: str, errors=(ValueError,)) -> None:
-    """Fail unless `call()` raises one of `errors` (a clear ValueError by default)."""
-    try:
-        call()
-    except NotImplementedError:
-        raise
-    except errors:
-        return
-    except Exception as other:
-        raise AssertionError(
-            f"{what} should raise ValueError, it raised {type(other).__name__}: {other}"
-        ) from None
-    raise AssertionError(f"{what} should raise ValueError, it returned normally")
 
 
 def _reference(q, k, v, mask=None) -> torch.Tensor:
@@ -117,8 +100,8 @@ def test_torch_attention_mask_and_shape_errors(nb):
     out, weights = nb.attention_torch(q, k, v, mask)
     torch.testing.assert_close(out, _reference(q, k, v, mask), rtol=1e-5, atol=1e-6)
     assert (weights.masked_select(~mask) == 0).all(), "masked positions must get weight exactly 0"
-    _must_raise(lambda: nb.attention_torch(q, k[..., :7], v), "q with d=8 against k with d=7")
-    _must_raise(lambda: nb.attention_torch(q, k, v[..., :4, :]), "k of length 5 with v of length 4")
+    must_raise(lambda: nb.attention_torch(q, k[..., :7], v), "q with d=8 against k with d=7")
+    must_raise(lambda: nb.attention_torch(q, k, v[..., :4, :]), "k of length 5 with v of length 4")
 
 
 # --- Question 3: causal and padding masks -------------------------------------------
@@ -148,7 +131,7 @@ def test_padding_mask_hides_pad_keys(nb):
         f"got {got.dtype} {tuple(got.shape)}"
     )
     assert torch.equal(got, expected), f"expected\n{expected.int()}\ngot\n{got.int()}"
-    _must_raise(lambda: nb.padding_mask(torch.tensor([5]), 4), "a length 5 longer than 4")
+    must_raise(lambda: nb.padding_mask(torch.tensor([5]), 4), "a length 5 longer than 4")
 
 
 # --- Question 4: splitting into heads and merging them back -------------------------
@@ -167,7 +150,7 @@ def test_split_and_merge_heads(nb):
     )
     back = nb.merge_heads(heads)
     assert torch.equal(back, x), "merge_heads(split_heads(x, H)) should give back x exactly"
-    _must_raise(lambda: nb.split_heads(x, 5), "splitting 12 features into 5 heads")
+    must_raise(lambda: nb.split_heads(x, 5), "splitting 12 features into 5 heads")
 
 
 # --- Question 5: a multi-head attention module --------------------------------------
@@ -224,8 +207,8 @@ def test_cross_attention_and_bad_sizes(nb):
         "Hint: queries from x, keys and values from the context."
     )
     torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-6)
-    _must_raise(lambda: nb.MultiHeadAttention(10, 3), "MultiHeadAttention(10, 3)")
-    _must_raise(lambda: mha(torch.randn(2, 3, 15)), "an input of width 15 into d_model=16")
+    must_raise(lambda: nb.MultiHeadAttention(10, 3), "MultiHeadAttention(10, 3)")
+    must_raise(lambda: mha(torch.randn(2, 3, 15)), "an input of width 15 into d_model=16")
 
 
 # --- Question 6: grouped-query attention --------------------------------------------
@@ -276,4 +259,4 @@ def test_gqa_equals_mha_with_repeated_weights(nb):
         atol=1e-6,
         msg=lambda m: f"GQA should equal MHA whose kv heads are copies: {m}",
     )
-    _must_raise(lambda: nb.GroupedQueryAttention(32, 4, 3), "4 query heads in groups of 3 kv heads")
+    must_raise(lambda: nb.GroupedQueryAttention(32, 4, 3), "4 query heads in groups of 3 kv heads")

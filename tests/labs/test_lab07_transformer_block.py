@@ -7,30 +7,13 @@ and the accuracy of the trained encoder-decoder.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from course.grading import question
+from course.grading import must_raise, question
 
 TOL = {"rtol": 1e-5, "atol": 1e-5}
-
-
-def _must_raise(call: Callable[[], object], what: str) -> None:
-    """Fail unless `call()` raises ValueError."""
-    try:
-        call()
-    except NotImplementedError:
-        raise
-    except ValueError:
-        return
-    except Exception as other:
-        raise AssertionError(
-            f"{what} should raise ValueError, it raised {type(other).__name__}: {other}"
-        ) from None
-    raise AssertionError(f"{what} should raise ValueError, it returned normally")
 
 
 def _randomise(module: nn.Module, seed: int) -> None:
@@ -77,7 +60,7 @@ def test_layer_norm_eps_and_width_check(nb):
     x = 0.3 * torch.randn(5, 8)
     with torch.no_grad():
         torch.testing.assert_close(ours(x), ref(x), **TOL, msg="eps=0.5 should be honoured")
-    _must_raise(lambda: ours(torch.randn(2, 7)), "LayerNorm(8) on an input of width 7")
+    must_raise(lambda: ours(torch.randn(2, 7)), "LayerNorm(8) on an input of width 7")
 
 
 # --- Question 2: RMSNorm -------------------------------------------------------------
@@ -107,7 +90,7 @@ def test_rms_norm_eps_and_width_check(nb):
     x = 0.3 * torch.randn(5, 8)
     with torch.no_grad():
         torch.testing.assert_close(ours(x), ref(x), **TOL, msg="eps=0.5 should be honoured")
-    _must_raise(lambda: ours(torch.randn(2, 7)), "RMSNorm(8) on an input of width 7")
+    must_raise(lambda: ours(torch.randn(2, 7)), "RMSNorm(8) on an input of width 7")
 
 
 # --- Question 3: the feed-forward network --------------------------------------------
@@ -141,7 +124,7 @@ def test_feed_forward_variants(nb):
 
 @question("q3", points=1, hidden=True)
 def test_feed_forward_rejects_unknown_activation(nb):
-    _must_raise(lambda: nb.FeedForward(8, 32, "tanh"), "FeedForward(8, 32, 'tanh')")
+    must_raise(lambda: nb.FeedForward(8, 32, "tanh"), "FeedForward(8, 32, 'tanh')")
 
 
 # --- Question 4: a pre-LN block ------------------------------------------------------
@@ -231,7 +214,7 @@ def test_decoder_only_shapes_and_causality(nb):
 @question("q5", points=1, hidden=True)
 def test_decoder_only_rejects_long_inputs(nb):
     model = nb.DecoderOnly(vocab_size=5, block_size=4, d_model=8, n_head=2, n_layer=1)
-    _must_raise(lambda: model(torch.zeros(1, 5, dtype=torch.long)), "5 tokens into block_size 4")
+    must_raise(lambda: model(torch.zeros(1, 5, dtype=torch.long)), "5 tokens into block_size 4")
 
 
 # --- Question 6: a decoder block with cross-attention --------------------------------

@@ -9,31 +9,15 @@ reference loop, and the trained model's held-out loss against the bigram baselin
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
 
-from course.grading import question
+from course.grading import must_raise, question
 from course.markov import char_bigram_baseline
 from course.nn.gpt import GPT, GPTConfig
 
 MARGIN = 0.2  # nats per character the trained model must gain over the bigram
-
-
-def _must_raise(call: Callable[[], object], what: str) -> None:
-    """Fail unless `call()` raises ValueError."""
-    try:
-        call()
-    except NotImplementedError:
-        raise
-    except ValueError:
-        return
-    except Exception as other:
-        raise AssertionError(
-            f"{what} should raise ValueError, it raised {type(other).__name__}: {other}"
-        ) from None
-    raise AssertionError(f"{what} should raise ValueError, it returned normally")
 
 
 def _close(
@@ -100,8 +84,8 @@ def test_cross_entropy_is_stable_and_checks_shapes(nb):
         f"logits of size 1000 gave {got}. Hint: subtract logsumexp, never exp(1000)"
     )
     _close(got, F.cross_entropy(logits, targets), "large logits", "use logsumexp")
-    _must_raise(lambda: nb.cross_entropy(torch.randn(2, 3, 4), torch.zeros(2, 3)), "3-D logits")
-    _must_raise(lambda: nb.cross_entropy(torch.randn(4, 3), torch.zeros(5).long()), "5 targets")
+    must_raise(lambda: nb.cross_entropy(torch.randn(2, 3, 4), torch.zeros(2, 3)), "3-D logits")
+    must_raise(lambda: nb.cross_entropy(torch.randn(4, 3), torch.zeros(5).long()), "5 targets")
 
 
 # --- Question 2: get_batch -----------------------------------------------------------
@@ -133,7 +117,7 @@ def test_get_batch_draws_the_stated_starts(nb):
     )
     x, _ = nb.get_batch(torch.arange(7), 6, 20, torch.Generator().manual_seed(0))
     assert torch.equal(x, torch.arange(6).expand(20, 6)), "7 tokens, block 6: one window only"
-    _must_raise(lambda: nb.get_batch(torch.arange(6), 6, 2), "get_batch with 6 tokens, block 6")
+    must_raise(lambda: nb.get_batch(torch.arange(6), 6, 2), "get_batch with 6 tokens, block 6")
 
 
 # --- Question 3: learning-rate schedule ----------------------------------------------

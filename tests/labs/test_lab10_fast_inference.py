@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
 
-from course.grading import question
+from course.grading import must_raise, question
 from course.nn.gpt import GPT, GPTConfig
 from course.nn.kv_cache import generate
 from course.nn.speculative import speculative_generate
@@ -43,20 +42,6 @@ def _draft_of(target: GPT) -> GPT:
 
 def _prompt(seed: int, batch: int = 1, length: int = 4) -> torch.Tensor:
     return torch.randint(0, 40, (batch, length), generator=torch.Generator().manual_seed(seed))
-
-
-def _must_raise(call: Callable[[], object], what: str) -> None:
-    try:
-        call()
-    except NotImplementedError:
-        raise
-    except ValueError:
-        return
-    except Exception as other:
-        raise AssertionError(
-            f"{what} should raise ValueError, it raised {type(other).__name__}: {other}"
-        ) from None
-    raise AssertionError(f"{what} should raise ValueError, it returned normally")
 
 
 class _Counter:
@@ -160,7 +145,7 @@ def test_tiled_attention_with_fewer_queries_than_keys(nb):
         F.scaled_dot_product_attention(q, k, v, attn_mask=mask),
         "causal tiled_attention with 3 queries (the last 3 of 11 positions)",
     )
-    _must_raise(lambda: nb.tiled_attention(q, k, v, block_size=0), "tiled_attention(block_size=0)")
+    must_raise(lambda: nb.tiled_attention(q, k, v, block_size=0), "tiled_attention(block_size=0)")
 
 
 # --- Question 3: greedy generation ------------------------------------------------
@@ -246,7 +231,7 @@ def test_cached_generation_reads_each_position_once(nb):
         f"generating 20 tokens after a 6-token prompt embedded {counter.positions} positions; "
         "with a cache each position goes through the model once (at most 26)."
     )
-    _must_raise(
+    must_raise(
         lambda: nb.generate_with_cache(model, _prompt(2, length=60), 10),
         "generate_with_cache past block_size (60 + 10 > 64)",
     )
