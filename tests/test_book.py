@@ -165,14 +165,18 @@ def test_pages_load_only_vendored_assets(book_html: Path) -> None:
 
 
 def test_figure_to_png_is_deterministic() -> None:
+    drawn: list[int] = []
+
     def draw() -> bytes:
         fig, ax = plt.subplots()
+        drawn.append(fig.number)
         plots.heatmap(ax, np.eye(2), ["a", "b"], ["c", "d"])
         return plots.figure_to_png(fig)
 
     first = draw()
     assert first.startswith(b"\x89PNG") and first == draw() and b"Software" not in first
-    assert not plt.get_fignums(), "figure_to_png must close the figure"
+    still_open = [number for number in drawn if plt.fignum_exists(number)]
+    assert not still_open, "figure_to_png must close the figure"
 
 
 @pytest.mark.parametrize("control", ["dropdown", "slider", "buttons"])
