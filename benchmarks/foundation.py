@@ -6,7 +6,6 @@ interpreter start-up: the median of `python -c pass` is subtracted.
 
 from __future__ import annotations
 
-import json
 import platform
 import statistics
 import subprocess
@@ -16,6 +15,8 @@ import time
 from pathlib import Path
 
 from tqdm import tqdm
+
+from benchmarks import record
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "foundation.json"
@@ -59,11 +60,7 @@ def main() -> None:
         "grade_lab01_beyond_startup_s": round(grading - startup, 3),
         **book_build_times(),
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(figures, indent=2) + "\n")
-    for name, value in figures.items():
-        print(f"{name:32} {value}")
-    print(f"recorded in {RESULTS.relative_to(ROOT)}")
+    record(RESULTS, figures)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,6 @@ benchmarks/results/inference.json: tokens per second each way and their ratio.
 
 from __future__ import annotations
 
-import json
 import platform
 import statistics
 import time
@@ -16,6 +15,7 @@ from pathlib import Path
 
 import torch
 
+from benchmarks import record
 from course.nn.gpt import GPT, GPTConfig
 from course.nn.kv_cache import generate, generate_with_cache
 
@@ -67,9 +67,7 @@ def main() -> None:
         "greedy_tokens_identical": True,
         "lengths": rows,
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(figures, indent=2) + "\n")
-    print(f"recorded in {RESULTS.relative_to(ROOT)}")
+    record(RESULTS, figures, show=False)
 
 
 if __name__ == "__main__":

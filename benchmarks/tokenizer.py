@@ -8,12 +8,12 @@ benchmarks/results/tokenizer.json.
 
 from __future__ import annotations
 
-import json
 import platform
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+from benchmarks import record
 from course import data
 from course.tokenizer import Pair, train_bpe, train_bpe_naive
 
@@ -55,11 +55,7 @@ def main() -> None:
         "slice_train_naive_s": round(naive_s, 3),
         "slice_naive_over_incremental": round(naive_s / fast_s, 1),
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(figures, indent=2) + "\n")
-    for name, value in figures.items():
-        print(f"{name:32} {value}")
-    print(f"recorded in {RESULTS.relative_to(ROOT)}")
+    record(RESULTS, figures)
 
 
 if __name__ == "__main__":
