@@ -169,7 +169,9 @@ PATCH_BUILTINS = (
     "builtins.len = lambda thing: 3\n"
     "builtins.print = lambda *args, **kwargs: None\n"
     "math.isclose = lambda *args, **kwargs: True\n"
-    "sys.modules['graded_test_lab99_tamper'].same = lambda got, expected: True\n"
+    "tests = sys.modules.get('graded_test_lab99_tamper')  # not in the worker any more\n"
+    "if tests:\n"
+    "    tests.same = lambda got, expected: True\n"
     "check = print = None\n"
     "def scale(values, factor):\n"
     "    return 'not a list'\n"
@@ -374,7 +376,7 @@ CASES = [
         "forged progress lines at top level",
         insert(SPRAY),
         0,
-        "to the grader's private channel; they were ignored",
+        "were not valid messages; they were ignored",
         base=TWIN,
     ),
     Case(

@@ -82,9 +82,15 @@ def run_test(test: Callable[[Any], object], nb: object, seconds: float | None) -
     return Outcome(True, "", time.perf_counter() - started)
 
 
-def explain(error: BaseException) -> str:
-    """One short message that tells a student what went wrong, and where."""
-    if isinstance(error, TimeLimitExceeded):
+def explain(error: BaseException, hide_source: bool = False) -> str:
+    """One short message that tells a student what went wrong, and where.
+
+    An error rebuilt from the worker was explained there already. `hide_source` keeps
+    a hidden test's own lines out of the message of a bare `assert`.
+    """
+    if hasattr(type(error), "remote_type"):
+        message = str(error)
+    elif isinstance(error, TimeLimitExceeded):
         message = f"took longer than {error.seconds:g} s: is there an infinite loop?"
     elif isinstance(error, MissingName):
         message = str(error)
@@ -99,7 +105,8 @@ def explain(error: BaseException) -> str:
             else:
                 message = f"not implemented yet ({text})" if text else "not implemented yet"
     elif isinstance(error, AssertionError):
-        message = str(error) or f"assertion failed: {_failing_line(error)}"
+        fallback = "a hidden check failed" if hide_source else _failing_line(error)
+        message = str(error) or f"assertion failed: {fallback}"
     elif isinstance(error, SystemExit):
         message = f"the code called sys.exit({'' if error.code is None else repr(error.code)})"
     elif isinstance(error, MemoryError):

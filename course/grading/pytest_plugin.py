@@ -2,22 +2,24 @@
 
 tests/labs/conftest.py imports both, so `pytest tests/labs/test_lab01_vectors.py` tests
 the lab's master, solutions/lab01_vectors.ipynb (in the student edition, the student's
-labs/lab01_vectors.ipynb), and `--notebook PATH` any other
-notebook. The notebook runs in the pytest process, once per path; the grader
-(`python -m course.grade`) is the route that survives notebooks that crash or hang.
+labs/lab01_vectors.ipynb), and `--notebook PATH` any other notebook. As under the
+grader, the notebook runs in a sandboxed worker, once per path, and `nb` calls into it;
+a test that kills the worker fails, and the next test gets a fresh one.
 """
 
 from __future__ import annotations
 
+import atexit
 import functools
+import sys
 from pathlib import Path
 
 import pytest
 
-from course.grading.execute import new_namespace, run_cell
-from course.grading.namespace import Namespace, unfinished_cells_note
+from course.grading import remote
 from course.grading.notebook import UnusableInput, read_notebook
-from course.grading.runner import Limits
+from course.grading.remote import RemoteNamespace
+from course.grading.runner import Limits, session
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -29,14 +31,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 @pytest.fixture
-def nb(request: pytest.FixtureRequest) -> Namespace:
+def nb(request: pytest.FixtureRequest) -> RemoteNamespace:
     """The names of the executed notebook under test."""
     chosen = request.config.getoption("notebook", default=None)
     path = Path(chosen) if chosen else master_of(request.path)
     try:
-        return executed(path.resolve())
+        running = executed(path.resolve(), request.path)
+        namespace = running.namespace()
     except UnusableInput as error:
         pytest.fail(str(error), pytrace=False)
+    remote.calls.seconds = running.limits.cell
+    remote.calls.deadline = float("inf")
+    remote.calls.succeeded = 0
+    return namespace
 
 
 def master_of(test_file: Path) -> Path:
@@ -50,16 +57,15 @@ def master_of(test_file: Path) -> Path:
 
 
 @functools.cache
-def executed(path: Path) -> Namespace:
-    """Run the code cells of `path` in its folder; check() cells stay quiet."""
-    notebook = read_notebook(path)
-    namespace = new_namespace().__dict__
-    unfinished = []
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("COURSE_GRADING", "1")
-        patch.setenv("MPLBACKEND", "Agg")
-        patch.chdir(path.parent)
-        for number, cell in notebook.code_cells():
-            if run_cell(cell.source, number, namespace, Limits().cell):
-                unfinished.append(number)
-    return Namespace(namespace, note=unfinished_cells_note(unfinished))
+def executed(path: Path, test_file: Path):  # noqa: ANN201  (a runner session)
+    """A worker that ran `path`, kept for every test of the file; ended at exit."""
+    running = session(read_notebook(path), sys.modules[_module_name(test_file)], Limits())
+    atexit.register(running.stop)
+    return running
+
+
+def _module_name(test_file: Path) -> str:
+    for name, module in list(sys.modules.items()):
+        if getattr(module, "__file__", None) and Path(module.__file__).resolve() == test_file:
+            return name
+    raise UnusableInput(f"{test_file} is not imported")

@@ -27,7 +27,8 @@ def percent(grading: Grading) -> str:
 
 def table(grading: Grading) -> str:
     """Per question: tests passed, points, and why each failing test failed."""
-    lines = [f"Lab {grading.lab}: {grading.notebook}" if grading.lab else str(grading.notebook), ""]
+    lines = [f"Lab {grading.lab}: {grading.notebook}" if grading.lab else str(grading.notebook)]
+    lines += [grading.sandbox, ""] if grading.sandbox else [""]
     if grading.notes:
         lines += ["Notebook problems:", *(f"  {note}" for note in grading.notes), ""]
     lines.append(f"{'Question':<10}{'Tests':>7}{'Points':>10}")

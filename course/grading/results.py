@@ -30,6 +30,7 @@ class Grading:
     notes: list[str] = field(default_factory=list)  # cells that failed, were stopped or skipped
     output: str = ""  # what the notebook printed, capped; never parsed
     seconds: float = 0.0
+    sandbox: str = ""  # how the worker was isolated, e.g. "sandbox: bubblewrap (cgroup)"
 
     @property
     def score(self) -> float:

@@ -1,135 +1,176 @@
-"""The grading worker: runs a notebook's cells, then its graded tests, in a process of its own.
+"""The grading worker: runs a student's notebook and answers the grader's calls into it.
 
-`runner.py` starts it as `python -P -m course.grading.worker` in the notebook's folder
-and writes its job (JSON) on stdin. Stdout and stderr belong to the student's code; the
-worker reports to the parent only through a dedicated pipe, one JSON object a line,
-each carrying the job's secret "token" (the parent ignores lines without it):
+The grader (remote.py) starts it, sandboxed where the system allows (sandbox.py), and
+talks to it over two pipes, one JSON object a line. Requests come in on fd `REQUESTS`:
 
-    {"event": "tests", "tests": [{"name", "question", "points", "hidden"}, ...]}
-    {"event": "cell", "number": 4}       ... {"event": "cell_done", "number": 4, "error": ""}
-    {"event": "test", "name": "test_x"}  ... {"event": "test_done", "name": "test_x",
-                                               "passed": false, "message": "...", "seconds": 0.1}
-    {"event": "done"}
+    {"op": "cell", "id": 1, "number": 4, "source": "...", "seconds": 30}
+    {"op": "apply", "id": 2, "payload": base64(pickle((function, args, kwargs))), "seconds": 30}
 
-The list of tests goes out before any student code runs, so the parent can trust it.
-Before the notebook runs, the worker limits its own memory (RLIMIT_DATA) and copies the
-state of the modules the tests use (see pristine.py); it puts that state back after each
-cell and before each test, so a cell that patches builtins, numpy or the grader
-changes nothing the tests see. If the process dies, the last "cell" or "test" without
-its "_done" tells the parent where, and it starts a new worker that skips that cell or
-that test.
+and each gets one answer on fd `ANSWERS`, with the same id:
+
+    {"id": 1, "error": ""}                          the cell ran ("" = no error)
+    {"id": 2, "value": <wire.encode(result)>}       the call returned
+    {"id": 2, "raised": [type name, builtin bases, message, function, where]}
+
+The worker holds no test, no answer and no verdict: the grader pickles its own objects
+in (`function` is often `getattr` on a handle), and reads back plain data that it
+decodes itself. Student code can write on these pipes too; it can only ever say what
+its own functions could have returned.
 """
 
 from __future__ import annotations
 
+import base64
+import builtins
 import contextlib
+import itertools
 import json
 import os
+import pickle
 import sys
-import time
-import warnings
-from dataclasses import asdict
-from pathlib import Path
+import traceback
+from collections.abc import Iterator
 from typing import Any, NoReturn
 
+from course.grading import wire
 from course.grading.execute import new_namespace, run_cell
-from course.grading.labs import load_tests
-from course.grading.namespace import Namespace, unfinished_cells_note
+from course.grading.namespace import MissingName
 from course.grading.outcomes import explain, time_limit
-from course.grading.pristine import snapshot
-from course.grading.questions import collect_tests
+from course.grading.probes import KeepHere
+
+REQUESTS, ANSWERS = 3, 4  # file descriptors given by the grader
+
+#: Objects the grader holds handles to, by number. Read by `handle()` when a pickled
+#: request names one.
+_KEPT: dict[int, Any] = {}
+_NAMES: dict[str, Any] = {}
 
 
-class Channel:
-    """The write end of the progress pipe. Unbuffered: a message sent survives a crash."""
+def handle(number: int) -> Any:
+    """The object behind handle `number` (what a pickled `Remote` unpickles to)."""
+    try:
+        return _KEPT[number]
+    except KeyError:
+        raise LookupError(f"the worker holds no object {number}") from None
 
-    def __init__(self, fd: int, token: str) -> None:
-        os.set_inheritable(fd, False)  # not passed on to programs the notebook starts
-        self.fd = fd
-        self.token = token
 
-    def send(self, event: str, **fields: Any) -> None:
-        data = (json.dumps({"event": event, **fields, "token": self.token}) + "\n").encode()
-        while data:
-            data = data[os.write(self.fd, data) :]
+def notebook_name(name: str) -> Any:
+    """A global of the notebook, or MissingName with the closest name it does define."""
+    import difflib
+
+    if name in _NAMES:
+        return _NAMES[name]
+    message = f"the notebook defines no `{name}`; did you run its cell, or rename it?"
+    names = [n for n in _NAMES if isinstance(n, str) and not n.startswith("_")]
+    close = difflib.get_close_matches(name, names, 1)
+    raise MissingName(message + (f" (it defines `{close[0]}`)" if close else ""))
+
+
+def keep(value: Any, _numbers: Iterator[int] = itertools.count(1)) -> int:
+    """Hold `value` for the grader; its handle's number."""
+    number = next(_numbers)
+    _KEPT[number] = value
+    return number
 
 
 def main() -> NoReturn:
-    job = json.loads(sys.stdin.read())
-    sys.stdin = open(os.devnull)  # noqa: SIM115  (input() in a cell gets EOF, not the job)
+    sys.stdin = open(os.devnull)  # noqa: SIM115  (input() in a cell gets EOF)
     os.dup2(sys.stdin.fileno(), 0)
-    channel = Channel(job["channel"], job["token"])
-    _limit_memory(job["memory"])
-    try:
-        module = load_tests(Path(job["tests"]))
-        tests = collect_tests(module)
-    except BaseException as error:
-        channel.send("broken_tests", message=f"{type(error).__name__}: {error}")
-        _exit()
-    channel.send("tests", tests=[asdict(graded) for graded, _ in tests])
-    plan = tuple((graded.name, test) for graded, test in tests if graded.name not in job["graded"])
-    seconds = float(job["seconds"])
-
+    requests = os.fdopen(REQUESTS, "rb", buffering=0)
+    os.set_inheritable(REQUESTS, False)
+    os.set_inheritable(ANSWERS, False)
     sys.path.insert(0, os.getcwd())  # like Jupyter: modules next to the notebook import
     main_module = new_namespace()
     sys.modules["__main__"] = main_module  # pickle and multiprocessing find cell functions
-    namespace = main_module.__dict__
-    with warnings.catch_warnings():  # reading every module may touch deprecated names
-        warnings.simplefilter("ignore")
-        everything, focused = snapshot(module, globals())
-    unfinished = list(job["skipped"])
-    for number, source in job["cells"]:
-        channel.send("cell", number=number)
+    global _NAMES
+    _NAMES = main_module.__dict__
+    pending = b""
+    while True:
+        chunk = requests.read(65536)
+        if not chunk:
+            _exit()
+        *lines, pending = (pending + chunk).split(b"\n")
+        for line in lines:
+            answer = _answer(line)
+            if answer is not None:
+                _send(answer)
+
+
+def _restore() -> None:
+    """Put back the builtins and this module's names a cell may have rebound or deleted.
+
+    Not a defence of the verdict (there is none here to defend): it keeps the
+    worker's own loop working, so a notebook that patches `len` still gets graded.
+    """
+    vars(builtins).update(_BUILTINS)
+    globals().update(_OWN)
+
+
+def _answer(line: bytes, restore: Any = _restore) -> dict[str, Any] | None:
+    restore()
+    try:
+        request = json.loads(line)
+        number, op = request["id"], request["op"]
+        seconds = float(request["seconds"])
+    except (ValueError, KeyError, TypeError):
+        return None
+    if op == "cell":
         try:
-            error = run_cell(source, number, namespace, seconds)
+            error = run_cell(request["source"], request["number"], _NAMES, seconds)
         except KeyboardInterrupt:
             error = "the cell raised KeyboardInterrupt"
-        focused.restore()  # the worker's own code below must not run on patched builtins
-        channel.send("cell_done", number=number, error=error)
-        if error:
-            unfinished.append(number)
-
-    everything.restore()
-    nb = Namespace(namespace, note=unfinished_cells_note(unfinished))
-    for name, test in plan:  # a tuple of strings and functions: cells cannot change it
-        focused.restore()
-        channel.send("test", name=name)
-        # The verdict is decided here, in this frame, not by a function the test could patch.
-        started = time.perf_counter()
-        error: BaseException | None = None
-        try:
-            with time_limit(seconds):
-                test(nb)
-        except BaseException as raised:  # KeyboardInterrupt and SystemExit too
-            error = raised
-        took = time.perf_counter() - started
-        focused.restore()
-        message = "" if error is None else _explain(error)
-        channel.send("test_done", name=name, passed=error is None, message=message, seconds=took)
-    channel.send("done")
-    _exit()
+        restore()
+        return {"id": number, "error": error}
+    if op == "apply":
+        answer = _apply(request["payload"], seconds)
+        restore()
+        return {"id": number, **answer}
+    if op == "exit":
+        _exit()
+    return None
 
 
-def _explain(error: BaseException) -> str:
-    """Why a test failed, as a plain string, even when the error's own text is broken."""
-    if isinstance(error, KeyboardInterrupt):
-        return "the code raised KeyboardInterrupt"
+def _apply(payload: str, seconds: float) -> dict[str, Any]:
     try:
-        return str.__str__(explain(error))
-    except BaseException as broken:  # e.g. an exception whose __str__ raises
-        return f"the test failed with {type(error).__name__} (its message: {type(broken).__name__})"
+        function, args, kwargs = pickle.loads(base64.b64decode(payload))
+        with time_limit(seconds):
+            result = function(*args, **kwargs)
+            if isinstance(result, KeepHere):
+                return {"value": ["handle", keep(result.value), type(result.value).__name__, ""]}
+            return {"value": wire.encode(result, keep)}
+    except BaseException as error:  # everything, SystemExit and the time limit included
+        return {"raised": _raised(error)}
 
 
-def _limit_memory(megabytes: float) -> None:
-    """Cap the memory this process can allocate: past it, allocations raise MemoryError."""
+def _raised(error: BaseException) -> list[Any]:
+    """[type, builtin bases, message, notebook function, where] of an exception."""
+    kind = type(error)
+    bases = [k.__name__ for k in kind.__mro__ if getattr(builtins, k.__name__, None) is k]
     try:
-        import resource
-    except ImportError:  # not on Windows
-        return
-    limit = int(megabytes * 2**20)
-    _, hard = resource.getrlimit(resource.RLIMIT_DATA)
-    if hard == resource.RLIM_INFINITY or limit < hard:
-        resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
+        message = str.__str__(explain(error))
+    except BaseException as broken:
+        message = f"{kind.__name__} (its message raised {type(broken).__name__})"
+    frames = [
+        f
+        for f in traceback.extract_tb(error.__traceback__)
+        if f.filename.startswith("<cell") or "ipykernel_" in f.filename
+    ]
+    function = frames[-1].name if frames else ""
+    where = f"{frames[-1].filename.strip('<>')}, line {frames[-1].lineno}" if frames else ""
+    name = getattr(kind, "__name__", "Exception")
+    return [str(name)[:100], bases, message, str(function)[:100], where]
+
+
+def _send(answer: dict[str, Any]) -> None:
+    try:
+        data = (json.dumps(answer, allow_nan=True) + "\n").encode()
+    except (ValueError, TypeError, RecursionError) as error:  # e.g. a value nested too deep
+        reason = f"the result could not be sent: {type(error).__name__}"
+        data = (json.dumps({"id": answer["id"], "raised": ["ValueError", [], reason, "", ""]}))
+        data = (data + "\n").encode()
+    with contextlib.suppress(OSError):  # the notebook may have closed the pipe: its loss
+        while data:
+            data = data[os.write(ANSWERS, data) :]
 
 
 def _exit() -> NoReturn:
@@ -139,6 +180,10 @@ def _exit() -> NoReturn:
             stream.flush()
     os._exit(0)
 
+
+
+_BUILTINS = dict(vars(builtins))
+_OWN = {name: value for name, value in globals().items() if name not in ("_NAMES", "_KEPT")}
 
 if __name__ == "__main__":
     main()
