@@ -22,3 +22,43 @@ class KeepHere:
 def as_handle(value: Any) -> KeepHere:
     """`value` (unpickled from the grader) kept in the worker, for calls that change it."""
     return KeepHere(value)
+
+
+def input_gradients(function: Any, inputs: tuple[Any, ...], weights: Any) -> list[Any]:
+    """d/d inputs of sum(function(*inputs) * weights), computed by autograd in the worker.
+
+    A gradient cannot cross between processes, so a test that checks one asks for it here;
+    an input that got no gradient gives None.
+    """
+    for tensor in inputs:
+        tensor.grad = None
+    (function(*inputs) * weights).sum().backward()
+    return [tensor.grad for tensor in inputs]
+
+
+def with_gradient(data: Any, requires_grad: bool, grad: Any) -> Any:
+    """A tensor (or Parameter) rebuilt in the worker with the gradient it had in the grader."""
+    data.requires_grad_(requires_grad)
+    data.grad = grad
+    return data
+
+
+class CallCounter:
+    """Counts the forward calls of a module and the token positions its inputs held."""
+
+    def __init__(self, module: Any) -> None:
+        self.calls = self.positions = 0
+        self._hook = module.register_forward_hook(self._count)
+
+    def _count(self, module: Any, inputs: tuple[Any, ...], output: Any) -> None:
+        self.calls += 1
+        self.positions += inputs[0].shape[-1]
+
+    def remove(self) -> None:
+        """Stop counting."""
+        self._hook.remove()
+
+
+def count_calls(module: Any) -> KeepHere:
+    """A CallCounter on `module`, kept in the worker (its counts are read through a handle)."""
+    return KeepHere(CallCounter(module))

@@ -57,7 +57,7 @@ def master_of(test_file: Path) -> Path:
 
 
 @functools.cache
-def executed(path: Path, test_file: Path):  # noqa: ANN201  (a runner session)
+def executed(path: Path, test_file: Path):
     """A worker that ran `path`, kept for every test of the file; ended at exit."""
     running = session(read_notebook(path), sys.modules[_module_name(test_file)], Limits())
     atexit.register(running.stop)

@@ -17,12 +17,14 @@ from __future__ import annotations
 import base64
 import builtins
 import contextlib
+import io
 import json
 import operator
 import os
 import pickle
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -113,7 +115,7 @@ class Worker:
             cwd=self.sandbox.cwd,
             env=env,
             pass_fds=(3, 4),
-            preexec_fn=start,  # noqa: PLW1509  (no threads of ours touch the child)
+            preexec_fn=start,
             start_new_session=True,  # its own process group: killed with all its children
         )
         os.close(requests_r)
@@ -135,7 +137,7 @@ class Worker:
     def apply(self, function: Any, args: tuple[Any, ...], kwargs: dict[str, Any],
               seconds: float, deadline: float) -> Any:  # fmt: skip
         """`function(*args, **kwargs)` in the worker; its result rebuilt here, or raised."""
-        payload = base64.b64encode(pickle.dumps((function, args, kwargs))).decode("ascii")
+        payload = base64.b64encode(_pickle((function, args, kwargs))).decode("ascii")
         answer = self._request({"op": "apply", "payload": payload}, seconds, deadline)
         if "value" in answer:
             try:
@@ -254,6 +256,26 @@ class Worker:
         self.sandbox.close()
 
 
+def _pickle(value: Any) -> bytes:
+    """`value` pickled for the worker; tensors keep their `.grad`, which pickle drops."""
+    buffer = io.BytesIO()
+    _GradPickler(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(value)
+    return buffer.getvalue()
+
+
+class _GradPickler(pickle.Pickler):
+    def reducer_override(self, obj: Any) -> Any:
+        torch = sys.modules.get("torch")
+        if torch is None or not isinstance(obj, torch.Tensor) or obj.grad is None:
+            return NotImplemented
+        from course.grading import probes
+
+        plain = obj.detach().clone()
+        if isinstance(obj, torch.nn.Parameter):
+            plain = torch.nn.Parameter(plain, requires_grad=obj.requires_grad)
+        return probes.with_gradient, (plain, obj.requires_grad, obj.grad.detach().clone())
+
+
 def death(code: int, sandboxed: bool) -> str:
     """How a worker's exit status reads in a report (bwrap reports signals as 128 + n)."""
     number = -code if code < 0 else code - 128 if sandboxed and code > 128 else 0
@@ -301,8 +323,10 @@ def rebuild_error(raised: Any) -> BaseException:
     base: type[BaseException] = Exception
     for candidate in bases:
         found = getattr(builtins, candidate, None) if isinstance(candidate, str) else None
-        if isinstance(found, type) and issubclass(found, Exception) and candidate not in (
-            _NOT_REBUILT
+        if (
+            isinstance(found, type)
+            and issubclass(found, Exception)
+            and candidate not in (_NOT_REBUILT)
         ):
             base = found
             break
@@ -373,8 +397,8 @@ class Remote:
         iterator = self._apply(iter, self)
         while True:
             try:
-                yield self._apply(next, iterator) if isinstance(iterator, Remote) else next(
-                    iterator
+                yield (
+                    self._apply(next, iterator) if isinstance(iterator, Remote) else next(iterator)
                 )
             except StopIteration:
                 return

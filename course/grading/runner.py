@@ -148,9 +148,7 @@ class _Session:
             if number in self.skipped:
                 continue
             try:
-                error = self.worker.run_cell(
-                    number, cell.source, self.limits.cell, self.deadline
-                )
+                error = self.worker.run_cell(number, cell.source, self.limits.cell, self.deadline)
             except WorkerDied as died:
                 self._stop()
                 return number, died

@@ -3,7 +3,7 @@
 The worker `encode`s the results of student code as JSON-ready lists, tagged by kind:
 
     ["none"]  ["bool", b]  ["int", "12"]  ["float", 1.5 | "nan" | "inf" | "-inf"]
-    ["str", s]  ["bytes", base64]  ["list" | "tuple" | "set", [items]]  ["dict", [[k, v]]]
+    ["str", s]  ["bytes", base64]  ["list" | "tuple" | "set", [items]]  ["dict", [[k, v]], kind]
     ["ndarray", dtype, shape, base64]  ["npscalar", dtype, base64]
     ["tensor", dtype, shape, base64, device, requires_grad, grad]
     ["handle", id, type name, repr]       anything else, kept in the worker
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import base64
 import math
+from collections import Counter, OrderedDict, defaultdict
 from collections.abc import Callable
 from typing import Any
 
@@ -36,6 +37,10 @@ _TORCH_DTYPES = {
     "bool", "uint8", "int8", "int16", "int32", "int64", "float16", "bfloat16", "float32",
     "float64", "complex64", "complex128",
 }  # fmt: skip
+
+
+_DICTS = {dict, OrderedDict, Counter, defaultdict}  # defaultdict arrives as a plain dict
+_DICT_KINDS = {"dict": dict, "OrderedDict": OrderedDict, "Counter": Counter, "defaultdict": dict}
 
 
 class Malformed(ValueError):
@@ -65,11 +70,9 @@ def encode(value: Any, keep: Callable[[Any], int], depth: int = 0) -> list[Any]:
     if kind in (list, tuple, set, frozenset) and len(value) <= MAX_ITEMS:
         tag = "set" if kind in (set, frozenset) else kind.__name__
         return [tag, [encode(item, keep, depth + 1) for item in value]]
-    if kind is dict and len(value) <= MAX_ITEMS:
-        return [
-            "dict",
-            [[encode(k, keep, depth + 1), encode(v, keep, depth + 1)] for k, v in value.items()],
-        ]
+    if kind in _DICTS and len(value) <= MAX_ITEMS:
+        pairs = [[encode(k, keep, depth + 1), encode(v, keep, depth + 1)] for k, v in value.items()]
+        return ["dict", pairs, kind.__name__]
     array = _encode_array(value)
     if array is not None:
         return array
@@ -98,9 +101,9 @@ def _encode_array(value: Any) -> list[Any] | None:
     if kind is numpy.ndarray and value.dtype.name in _NUMPY_DTYPES:
         data = numpy.ascontiguousarray(value)
         return ["ndarray", value.dtype.name, list(value.shape), _b64(data.tobytes())]
-    if isinstance(value, numpy.generic) and kind.__module__ == "numpy":
-        if value.dtype.name in _NUMPY_DTYPES:
-            return ["npscalar", value.dtype.name, _b64(numpy.asarray(value).tobytes())]
+    generic = isinstance(value, numpy.generic) and kind.__module__ == "numpy"
+    if generic and value.dtype.name in _NUMPY_DTYPES:
+        return ["npscalar", value.dtype.name, _b64(numpy.asarray(value).tobytes())]
     return None
 
 
@@ -151,7 +154,8 @@ def decode(data: Any, handle: Callable[[int, str, str], Any], depth: int = 0) ->
 
 def _want(fields: list[Any], *types: type | tuple[type, ...]) -> list[Any]:
     if len(fields) != len(types) or not all(
-        isinstance(f, t) and not (t is int and isinstance(f, bool)) for f, t in zip(fields, types)
+        isinstance(f, t) and not (t is int and isinstance(f, bool))
+        for f, t in zip(fields, types, strict=True)
     ):
         raise Malformed("fields of the wrong number or type")
     return fields
@@ -195,10 +199,10 @@ def _set(fields: list[Any], handle: Any, depth: int) -> set[Any]:
 
 
 def _dict(fields: list[Any], handle: Any, depth: int) -> dict[Any, Any]:
-    (pairs,) = _want(fields, list)
-    if len(pairs) > MAX_ITEMS:
-        raise Malformed("too many items")
-    result = {}
+    pairs, kind = _want(fields, list, str)
+    if len(pairs) > MAX_ITEMS or kind not in _DICT_KINDS:
+        raise Malformed("too many items, or a mapping of an unknown kind")
+    result = _DICT_KINDS[kind]()
     for pair in pairs:
         if not (isinstance(pair, list) and len(pair) == 2):
             raise Malformed("a dict entry that is not a pair")

@@ -29,7 +29,6 @@ import os
 import pickle
 import sys
 import traceback
-from collections.abc import Iterator
 from typing import Any, NoReturn
 
 from course.grading import wire
@@ -66,9 +65,12 @@ def notebook_name(name: str) -> Any:
     raise MissingName(message + (f" (it defines `{close[0]}`)" if close else ""))
 
 
-def keep(value: Any, _numbers: Iterator[int] = itertools.count(1)) -> int:
+_NUMBERS = itertools.count(1)
+
+
+def keep(value: Any) -> int:
     """Hold `value` for the grader; its handle's number."""
-    number = next(_numbers)
+    number = next(_NUMBERS)
     _KEPT[number] = value
     return number
 
@@ -166,7 +168,7 @@ def _send(answer: dict[str, Any]) -> None:
         data = (json.dumps(answer, allow_nan=True) + "\n").encode()
     except (ValueError, TypeError, RecursionError) as error:  # e.g. a value nested too deep
         reason = f"the result could not be sent: {type(error).__name__}"
-        data = (json.dumps({"id": answer["id"], "raised": ["ValueError", [], reason, "", ""]}))
+        data = json.dumps({"id": answer["id"], "raised": ["ValueError", [], reason, "", ""]})
         data = (data + "\n").encode()
     with contextlib.suppress(OSError):  # the notebook may have closed the pipe: its loss
         while data:
@@ -179,7 +181,6 @@ def _exit() -> NoReturn:
         with contextlib.suppress(Exception):  # the notebook may have replaced or closed them
             stream.flush()
     os._exit(0)
-
 
 
 _BUILTINS = dict(vars(builtins))

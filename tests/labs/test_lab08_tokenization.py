@@ -13,6 +13,9 @@ from course import data
 from course.grading import must_raise, question
 from course.tokenizer import BPETokenizer, train_bpe
 
+#: The course modules the notebook may import while graded (the rest is hidden).
+COURSE_MODULES = ("data.py",)
+
 EXAMPLE = "aaabdaaabac"
 PYTHON = data.python_source()[:3000]
 

@@ -13,11 +13,15 @@ import math
 import torch
 import torch.nn.functional as F
 
-from course.grading import must_raise, question
+from course.grading import must_raise, probes, question
+from course.grading.visible import GPT_MODULES
 from course.nn.gpt import GPT, GPTConfig
 from course.nn.kv_cache import generate
 from course.nn.speculative import speculative_generate
 from course.nn.tiled_attention import naive_attention, peak_memory
+
+#: The course modules the notebook may import while graded (the rest is hidden).
+COURSE_MODULES = GPT_MODULES
 
 
 def _model(seed: int, n_layer: int = 2, n_kv_head: int | None = None) -> GPT:
@@ -42,18 +46,6 @@ def _draft_of(target: GPT) -> GPT:
 
 def _prompt(seed: int, batch: int = 1, length: int = 4) -> torch.Tensor:
     return torch.randint(0, 40, (batch, length), generator=torch.Generator().manual_seed(seed))
-
-
-class _Counter:
-    """Counts the calls of a module and the token positions its input holds."""
-
-    def __init__(self, module: torch.nn.Module) -> None:
-        self.calls = self.positions = 0
-        self.handle = module.register_forward_hook(self._hook)
-
-    def _hook(self, module, inputs, output) -> None:
-        self.calls += 1
-        self.positions += inputs[0].shape[-1]
 
 
 def _close(got, expected, what: str, atol: float = 1e-5) -> None:
@@ -223,10 +215,10 @@ def test_cached_generation_gives_the_same_tokens(nb):
 
 @question("q5", points=2, hidden=True)
 def test_cached_generation_reads_each_position_once(nb):
-    model = _model(2)
-    counter = _Counter(model.tok_emb)
+    model = nb.send(_model(2))  # counted where it runs: in the notebook's process
+    counter = nb.call(probes.count_calls, model.tok_emb)
     nb.generate_with_cache(model, _prompt(2, length=6), 20)
-    counter.handle.remove()
+    counter.remove()
     assert counter.positions <= 6 + 20, (
         f"generating 20 tokens after a 6-token prompt embedded {counter.positions} positions; "
         "with a cache each position goes through the model once (at most 26)."
@@ -269,10 +261,11 @@ def test_acceptance_rate(nb):
 @question("q6", points=1, hidden=True)
 def test_speculative_runs_the_target_once_per_round(nb):
     target = _model(7)
-    draft = copy.deepcopy(target)  # a perfect draft, counted apart from the target
-    counter = _Counter(target)
+    draft = nb.send(copy.deepcopy(target))  # a perfect draft, counted apart from the target
+    target = nb.send(target)
+    counter = nb.call(probes.count_calls, target)
     nb.speculative_generate(target, draft, _prompt(7), 20, k=4)
-    counter.handle.remove()
+    counter.remove()
     assert counter.calls <= 4, (
         f"the target ran {counter.calls} times for 20 tokens with a perfect draft and k=4; "
         "each round should score all its guesses in one forward pass, so 4 rounds of "
