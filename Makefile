@@ -10,7 +10,7 @@ JB_FLAGS := -W -n --keep-going
 LAB ?= 01
 LABS ?= $(wildcard labs/lab*.ipynb)
 
-.PHONY: help venv assets book test lint labs lab grade grades release bench clean
+.PHONY: help venv assets book test lint labs lab grade grades gradescope release bench clean
 
 help:
 	@echo "make book            build the HTML book into _build/html"
@@ -19,6 +19,8 @@ help:
 	@echo "make labs            regenerate labs/ from solutions/"
 	@echo "make grade LAB=NN    grade labs/labNN_*.ipynb"
 	@echo "make grades          grade every lab, reports into grades/"
+	@echo "make grades SUBMISSIONS=DIR [JOBS=N]  grade a class: DIR/STUDENT/labNN_*.ipynb"
+	@echo "make gradescope LAB=NN  write gradescope/labNN/autograder.zip"
 	@echo "make release DEST=D  write the student edition (no solutions, no hidden tests) to D"
 	@echo "make bench           run the benchmarks, figures into benchmarks/results/"
 
@@ -62,7 +64,14 @@ grade: $(DEPS)
 	$(PY) -m course.grade labs/lab$(LAB)_*.ipynb --json results.json
 
 grades: $(DEPS)
+ifdef SUBMISSIONS
+	$(PY) -m course.grading.classroom "$(SUBMISSIONS)" --out grades $(if $(JOBS),-j $(JOBS))
+else
 	$(PY) -m course.grading.grade_labs $(LABS) --out grades
+endif
+
+gradescope: $(DEPS)
+	$(PY) -m course.grading.gradescope "$(LAB)" --out gradescope/lab$(LAB)
 
 release: $(DEPS)
 	@test -n "$(DEST)" || { echo "usage: make release DEST=../course-student" >&2; exit 2; }

@@ -8,6 +8,7 @@ the tests that must catch it.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +19,8 @@ from course.grading.generate import problems
 from course.grading.labs import REPO_ROOT, Layout, find_tests
 from course.grading.mutants import Mutant
 from course.grading.notebook import lab_from_name, read_notebook
-from course.grading.runner import Limits, grade
+from course.grading.results import Grading
+from course.grading.runner import Limits, grade, grade_variants
 
 LAYOUTS = [Layout(REPO_ROOT), Layout(REPO_ROOT / "tests" / "grading_fixtures")]
 LIMITS = Limits(cell=60.0, total=600.0)
@@ -83,11 +85,21 @@ def test_labs_are_generated_from_their_masters(layout: Layout) -> None:
     assert problems(layout) == [], "run `make labs` (python -m course.grading.generate)"
 
 
+@functools.cache
+def _mutant_gradings(lab: Lab) -> dict[str, Grading]:
+    """Every mutant of `lab` graded on one run of its master (see runner.grade_variants)."""
+    mutants = lab.mutants()
+    gradings = grade_variants(
+        read_notebook(lab.master), lab.tests, [m.code for m in mutants], LIMITS
+    )
+    return {mutant.name: grading for mutant, grading in zip(mutants, gradings, strict=True)}
+
+
 @pytest.mark.parametrize(
     ("lab", "mutant"), MUTANTS, ids=[f"{lab.number}-{mutant.name}" for lab, mutant in MUTANTS]
 )
 def test_mutant_loses_the_points_of_its_tests(lab: Lab, mutant: Mutant) -> None:
-    grading = grade(mutant.applied_to(read_notebook(lab.master)), lab.tests, LIMITS)
+    grading = _mutant_gradings(lab)[mutant.name]
     names = {mark.test.name for mark in grading.marks}
     assert set(mutant.must_fail) <= names, f"unknown tests in must_fail: {mutant.must_fail}"
     caught = {name for name in mutant.must_fail if not grading.mark(name).passed}

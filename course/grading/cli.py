@@ -10,7 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from course.grading import report
+from course.grading import report, sandbox
 from course.grading.labs import find_tests
 from course.grading.notebook import UnusableInput, read_notebook
 from course.grading.runner import Limits, grade
@@ -52,12 +52,24 @@ def parser() -> argparse.ArgumentParser:
     cli.add_argument(
         "--tests", type=Path, metavar="FILE", help="graded test file (default: by lab number)"
     )
+    cli.add_argument(
+        "--require-sandbox",
+        action="store_true",
+        help="refuse to grade (exit 2) where the worker cannot be sandboxed",
+    )
     return cli
 
 
 def main(argv: list[str] | None = None) -> int:
     options = parser().parse_args(argv)
     try:
+        if options.require_sandbox and sandbox.bubblewrap() is None:
+            raise UnusableInput(
+                "no sandbox here (bubblewrap is not installed or not usable), and "
+                "--require-sandbox was given"
+            )
+        for path in (options.json, options.junit):
+            report.check_path(path)
         notebook = read_notebook(options.notebook)
         tests = options.tests or find_tests(_lab(notebook.lab, options.notebook))
         if not tests.is_file():

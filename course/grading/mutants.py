@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-
-from course.grading.notebook import Cell, Notebook
 
 
 @dataclass(frozen=True)
@@ -25,7 +22,3 @@ class Mutant:
     def of(cls, value: Mutant | Mapping[str, Any]) -> Mutant:
         """Accept a Mutant or a dict with the same keys."""
         return value if isinstance(value, Mutant) else cls(**value)
-
-    def applied_to(self, notebook: Notebook) -> Notebook:
-        """`notebook` with this mutant's code as a new last code cell."""
-        return dataclasses.replace(notebook, cells=(*notebook.cells, Cell("code", self.code)))

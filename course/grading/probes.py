@@ -62,3 +62,23 @@ class CallCounter:
 def count_calls(module: Any) -> KeepHere:
     """A CallCounter on `module`, kept in the worker (its counts are read through a handle)."""
     return KeepHere(CallCounter(module))
+
+
+_saved_names: dict[str, Any] = {}
+
+
+def save_names() -> None:
+    """Remember the notebook's globals (a shallow copy) before a variant cell runs."""
+    from course.grading import worker
+
+    _saved_names.clear()
+    _saved_names.update(worker.notebook_names())
+
+
+def restore_names() -> None:
+    """Put the globals back as `save_names` found them: the variant cell is undone."""
+    from course.grading import worker
+
+    names = worker.notebook_names()
+    names.clear()
+    names.update(_saved_names)

@@ -101,13 +101,25 @@ def junit(grading: Grading) -> ET.ElementTree:
     return ET.ElementTree(root)
 
 
+def check_path(path: Path | None) -> None:
+    """Refuse (UnusableInput) a report path that is a folder or a symbolic link."""
+    from course.grading.notebook import UnusableInput
+
+    if path is None:
+        return
+    if path.is_symlink():
+        raise UnusableInput(f"the report path {path} is a symbolic link: give a plain file")
+    if path.is_dir():
+        raise UnusableInput(f"the report path {path} is a folder: give a file name")
+
+
 def write_json(grading: Grading, path: Path) -> None:
-    _replace(path, json.dumps(gradescope(grading), indent=2, ensure_ascii=False) + "\n")
+    write_text(path, json.dumps(gradescope(grading), indent=2, ensure_ascii=False) + "\n")
 
 
 def write_junit(grading: Grading, path: Path) -> None:
     text = ET.tostring(junit(grading).getroot(), encoding="unicode", xml_declaration=True)
-    _replace(path, text + "\n")
+    write_text(path, text + "\n")
 
 
 def _testcase(lab: str, mark: Mark) -> ET.Element:
@@ -142,7 +154,7 @@ def _xml_safe(text: str) -> str:
     return re.sub(r"[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]", "", text)
 
 
-def _replace(path: Path, text: str) -> None:
+def write_text(path: Path, text: str) -> None:
     """Write `text` to a new file, then move it over `path`: a file or link there is replaced."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")

@@ -11,15 +11,17 @@ test, all within the total time limit, so grading always ends.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from course.grading import probes
 from course.grading.labs import load_tests
 from course.grading.namespace import unfinished_cells_note
-from course.grading.notebook import Notebook, UnusableInput
+from course.grading.notebook import Cell, Notebook, UnusableInput
 from course.grading.outcomes import MESSAGE_LIMIT, explain, truncate
 from course.grading.questions import GradedTest, TestFunction, collect_tests
 from course.grading.remote import GRACE, Output, RemoteNamespace, Worker, WorkerDied, calls
@@ -41,6 +43,27 @@ def grade(notebook: Notebook, tests: Path, limits: Limits = Limits()) -> Grading
     except BaseException as error:
         raise UnusableInput(f"cannot load {tests}: {type(error).__name__}: {error}") from None
     return _Session(notebook, module, graded, limits).run()
+
+
+def grade_variants(
+    notebook: Notebook, tests: Path, cells: list[str], limits: Limits = Limits()
+) -> list[Grading]:
+    """Grade `notebook` with each of `cells` appended in turn (planted bugs, say).
+
+    The notebook runs once; each variant cell runs on top of it, is graded, and is
+    undone (the notebook's globals are put back). A variant that kills the worker is
+    graded again from scratch, as `grade` would.
+    """
+    module = load_tests(tests)
+    run = session(notebook, module, limits)
+    results = []
+    try:
+        for code in cells:
+            variant = dataclasses.replace(notebook, cells=(*notebook.cells, Cell("code", code)))
+            results.append(run.variant(code) or grade(variant, tests, limits))
+    finally:
+        run.stop()
+    return results
 
 
 def session(notebook: Notebook, module: ModuleType, limits: Limits = Limits()) -> _Session:
@@ -187,6 +210,33 @@ class _Session:
         assert self.worker is not None
         unfinished = sorted({*self.cell_errors, *self.skipped})
         return RemoteNamespace(self.worker, note=unfinished_cells_note(unfinished))
+
+    def variant(self, code: str) -> Grading | None:
+        """Grade with `code` run as one more cell, then undo it; None if the worker died."""
+        if not self._ready():
+            return None
+        assert self.worker is not None
+        started = time.monotonic()
+        number = len(self.notebook.code_cells()) + 1
+        try:
+            self.worker.apply(probes.save_names, (), {}, self.limits.cell, self.deadline)
+            error = self.worker.run_cell(number, code, self.limits.cell, self.deadline)
+            marks = [self._judge(graded, test) for graded, test in self.tests]
+            if self.worker is None:
+                return None
+            self.worker.apply(probes.restore_names, (), {}, self.limits.cell, self.deadline)
+        except WorkerDied:
+            self._stop()
+            return None
+        notes = [f"cell {number} (the variant): {error}"] if error else []
+        return Grading(
+            lab=self.notebook.lab or "",
+            notebook=self.notebook.path,
+            marks=marks,
+            notes=[*self._cell_notes(), *notes],
+            seconds=time.monotonic() - started,
+            sandbox=self.sandbox,
+        )
 
     def _judge(self, graded: GradedTest, test: TestFunction) -> Mark:
         """Run one test here; only its calls into the notebook go to the worker."""

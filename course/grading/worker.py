@@ -68,6 +68,11 @@ def notebook_name(name: str) -> Any:
 _NUMBERS = itertools.count(1)
 
 
+def notebook_names() -> dict[str, Any]:
+    """The notebook's globals (the dict its cells run in)."""
+    return _NAMES
+
+
 def keep(value: Any) -> int:
     """Hold `value` for the grader; its handle's number."""
     number = next(_NUMBERS)
@@ -164,6 +169,9 @@ def _raised(error: BaseException) -> list[Any]:
 
 
 def _send(answer: dict[str, Any]) -> None:
+    for stream in (sys.stdout, sys.stderr):  # what the cell printed reaches the report
+        with contextlib.suppress(Exception):
+            stream.flush()
     try:
         data = (json.dumps(answer, allow_nan=True) + "\n").encode()
     except (ValueError, TypeError, RecursionError) as error:  # e.g. a value nested too deep
