@@ -310,7 +310,8 @@ for line in (b"[" * 200000, b'{"id": 1, "value": ' + b"[" * 100000 + b"}", b"{" 
     except OSError:
         pass
 def add(a, b):
-    os.write(4, b'{"id": 99, "value": ' + b'["list", [' * 5000 + b'["none"]' + b"]]" * 5000 + b"}\\n")
+    deep = b'["list", [' * 5000 + b'["none"]' + b"]]" * 5000
+    os.write(4, b'{"id": 99, "value": ' + deep + b"}\\n")
     raise NotImplementedError
 """
 MISTYPED = """
@@ -440,7 +441,8 @@ from course.markov import counts_matrix as add
 """
 IMPORT_REFERENCES = """
 import importlib
-for name in ("course.nn", "course.nn.attention", "course.train", "course.markov", "course.tokenizer"):
+references = ("course.nn", "course.nn.attention", "course.train", "course.markov")
+for name in (*references, "course.tokenizer"):
     try:
         importlib.import_module(name)
         raise SystemError("imported " + name)
@@ -496,8 +498,13 @@ def add(a, b):
 """
 
 # --- What comes back: odd results are handled, never trusted ---------------------------
-REPR_BOMB = "class Big:\n    def __repr__(self):\n        return 'x' * 10**7\ndef add(a, b):\n    return Big()"
-REPR_RAISES = "class Bad:\n    def __repr__(self):\n        raise RuntimeError('no')\ndef add(a, b):\n    return Bad()"
+REPR_BOMB = (
+    "class Big:\n    def __repr__(self):\n        return 'x' * 10**7\n"
+    "def add(a, b):\n    return Big()"
+)
+REPR_RAISES = (
+    "class Bad:\n    def __repr__(self):\n        raise RuntimeError('no')\n" + "add = Bad"
+)
 DEEP_RESULT = "def add(a, b):\n    x = []\n    for _ in range(5000):\n        x = [x]\n    return x"
 HUGE_RESULT = "def add(a, b):\n    return b'x' * (60 * 2**20)"
 CYCLIC_RESULT = "def count_words(text):\n    d = {}\n    d['the'] = d\n    return d"
@@ -517,7 +524,7 @@ def _attacks() -> list[Attack]:
             tests=TENSOR_TESTS,
             bound=40,
             limits=ROOMY,
-        ),  # fmt: skip
+        ),
         Attack("numpy's comparisons patched", NUMPY_PATCH, 0, tests=ARRAY_TESTS),
         Attack("a thread re-applying patches", PATCH_THREAD, 0),
         Attack(
@@ -527,7 +534,7 @@ def _attacks() -> list[Attack]:
             says="got Agree",
             test="test_normalise",
             tests=ARRAY_TESTS,
-        ),  # fmt: skip
+        ),
         Attack(
             "a tensor subclass that agrees",
             AGREEING_TENSOR,
@@ -537,7 +544,7 @@ def _attacks() -> list[Attack]:
             tests=TENSOR_TESTS,
             bound=40,
             limits=ROOMY,
-        ),  # fmt: skip
+        ),
         Attack("an int subclass that agrees", AGREEING_INT, 0),
         Attack("a dict subclass that agrees", AGREEING_DICT, 0),
         Attack(
@@ -547,7 +554,7 @@ def _attacks() -> list[Attack]:
             says="got Fake",
             test="test_normalise",
             tests=ARRAY_TESTS,
-        ),  # fmt: skip
+        ),
         Attack("appending to the graded tests", APPEND_TESTS, 0),
         Attack("sitecustomize.py next to the notebook", SITECUSTOMIZE, 0),
         Attack("a .pyc stamped like the grader's source", PYC_STAMP, 0),
@@ -564,7 +571,7 @@ def _attacks() -> list[Attack]:
         Attack("the worker stops itself (SIGSTOP)", STALL, 10, MASTER, TOP, says="ran past"),
         Attack(
             "a process chain that outlives the worker", CHAIN.format(folder="{folder}"), 10, MASTER
-        ),  # fmt: skip
+        ),
         Attack("shared memory past the limit", SHM, 10, MASTER, TOP, bound=10.0),
         Attack(
             "forked children past the limit together",
@@ -575,7 +582,7 @@ def _attacks() -> list[Attack]:
             prints="child killed",
             bound=20.0,
             limits=Limits(10.0, 30.0, 400.0),
-        ),  # fmt: skip
+        ),
         Attack("a fork bomb", FORK_BOMB, 10, MASTER, TOP, bound=10.0),
         Attack("a file past the size limit", BIG_FILE, 10, MASTER, TOP, bound=10.0),
         Attack("killing the grader", KILL_PARENT, 10, MASTER, TOP),
@@ -584,7 +591,7 @@ def _attacks() -> list[Attack]:
             IMPORT_REFERENCE,
             0,
             says="No module named 'course.markov'",
-        ),  # fmt: skip
+        ),
         Attack("every reference module imported", IMPORT_REFERENCES, 10, MASTER),
         Attack("the master notebook read and run", READ_MASTER, 0),
         Attack("the graded tests read", READ_TESTS_SOURCE, 0),
@@ -595,7 +602,7 @@ def _attacks() -> list[Attack]:
             tests=HIDDEN_TESTS,
             says="a hidden check failed",
             test="test_hidden",
-        ),  # fmt: skip
+        ),
         Attack("the network", NETWORK, 7, MASTER, says="", test="test_add_small_numbers"),
         Attack("a result whose repr is 10 MB", REPR_BOMB, 0),
         Attack("a result whose repr raises", REPR_RAISES, 0),
@@ -688,10 +695,21 @@ def test_cli_refuses_a_report_path_that_is_a_folder_or_a_link(tmp_path: Path) ->
     (tmp_path / "link.json").symlink_to(tmp_path / "elsewhere.json")
     for target, says in (("results.json", "is a folder"), ("link.json", "symbolic link")):
         run = subprocess.run(
-            [sys.executable, "-m", "course.grade", str(TWIN), "--tests", str(TESTS),
-             "--json", str(tmp_path / target)],
-            capture_output=True, text=True, timeout=60, cwd=ROOT,
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "course.grade",
+                str(TWIN),
+                "--tests",
+                str(TESTS),
+                "--json",
+                str(tmp_path / target),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=ROOT,
+        )
         assert run.returncode == 2 and says in run.stderr and run.stderr.count("\n") == 1
 
 
@@ -701,9 +719,19 @@ def test_without_a_sandbox_the_report_says_so(monkeypatch: pytest.MonkeyPatch) -
     assert grading.score == 10 and grading.sandbox == "sandbox: none, self-check only"
     assert "sandbox: none, self-check only" in report.table(grading)
     run = subprocess.run(
-        [sys.executable, "-m", "course.grade", str(MASTER), "--tests", str(TESTS),
-         "--require-sandbox"],
-        capture_output=True, text=True, timeout=60, cwd=ROOT,
+        [
+            sys.executable,
+            "-m",
+            "course.grade",
+            str(MASTER),
+            "--tests",
+            str(TESTS),
+            "--require-sandbox",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
         env={**os.environ, "COURSE_SANDBOX": "none"},
-    )  # fmt: skip
+    )
     assert run.returncode == 2 and "--require-sandbox" in run.stderr

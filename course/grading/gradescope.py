@@ -33,8 +33,8 @@ python="${{PYTHON:-python3}}"
 mkdir -p "$root/results"
 notebook=$(find "$root/submission" -maxdepth 3 -name 'lab{lab}_*.ipynb' -type f | sort | head -n 1)
 if [ -z "$notebook" ]; then
-  printf '{{"score": 0, "output": "No lab{lab}_*.ipynb notebook was submitted.", "tests": []}}\\n' \\
-    > "$root/results/results.json"
+  message="No lab{lab}_*.ipynb notebook was submitted."
+  printf '{{"score": 0, "output": "%s", "tests": []}}\\n' "$message" > "$root/results/results.json"
   exit 0
 fi
 cd "$root/source"
