@@ -14,8 +14,16 @@ def must_raise(
     """Fail unless `call()` raises one of `errors` whose message contains `mentioning`.
 
     A NotImplementedError passes through, so an unanswered question reads "not implemented".
+    Under the grader, a valid call of the notebook's functions must have returned earlier
+    in the same test: a function that raises on every input earns nothing.
     """
     expected = " or ".join(error.__name__ for error in errors)
+    from course.grading.remote import calls
+
+    if calls.grading and not calls.returned:  # a stub that always raises must earn nothing
+        raise AssertionError(
+            f"{what}: this test checks the error only after a valid call returns, and none did"
+        )
     try:
         call()
     except NotImplementedError:

@@ -385,7 +385,9 @@ class Remote:
         self._apply(setattr, self, name, value)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self._apply(self, *args, **kwargs)
+        result = self._apply(self, *args, **kwargs)
+        calls.returned += 1
+        return result
 
     def __len__(self) -> int:
         size = self._apply(len, self)
@@ -442,16 +444,15 @@ class _Calls:
     def __init__(self) -> None:
         self.seconds = 30.0
         self.deadline = float("inf")
-        self.succeeded = 0  # calls that returned during the current test
+        self.returned = 0  # calls of the notebook's functions that returned, this test
+        self.grading = False  # True while the grader (not check()) runs a test
 
     def apply(self, worker: Worker, function: Any, args: tuple[Any, ...],
               kwargs: dict[str, Any]) -> Any:  # fmt: skip
         left = self.deadline - time.monotonic()
         if left <= 0:
             raise WorkerDied(f"ran past the time limit of {self.seconds:g} s")
-        result = worker.apply(function, args, kwargs, min(self.seconds, left), self.deadline)
-        self.succeeded += 1
-        return result
+        return worker.apply(function, args, kwargs, min(self.seconds, left), self.deadline)
 
 
 calls = _Calls()

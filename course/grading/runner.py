@@ -244,7 +244,8 @@ class _Session:
         seconds = graded.seconds or self.limits.cell
         calls.seconds = seconds
         calls.deadline = min(time.monotonic() + seconds + GRACE, self.deadline)
-        calls.succeeded = 0
+        calls.returned = 0
+        calls.grading = True
         started = time.perf_counter()
         try:
             test(nb)
@@ -257,6 +258,7 @@ class _Session:
             return self._mark(graded, False, explain(error, hide_source=graded.hidden), started)
         finally:
             calls.deadline = float("inf")
+            calls.grading = False
         return self._mark(graded, True, "", started)
 
     def _mark(self, graded: GradedTest, passed: bool, message: Any, started: float) -> Mark:

@@ -68,6 +68,7 @@ def test_one_hot_marks_the_word_index(nb):
 
 @question("q2", points=1, hidden=True)
 def test_one_hot_rejects_unknown_words(nb):
+    nb.one_hot(VOCAB[0], list(VOCAB))  # a valid call returns first
     must_raise(lambda: nb.one_hot("cat", list(VOCAB)), "one_hot('cat', vocab)", mentioning="cat")
 
 
@@ -104,6 +105,7 @@ def test_decode_rejects_matrices_that_are_not_one_hot(nb):
         "a row with a 0.5": np.array([[0.5, 0, 0, 0, 0, 0.5, 0]]),
         "rows of the wrong length": np.eye(3),
     }
+    nb.decode(np.eye(len(VOCAB))[:2], list(VOCAB))  # a valid call returns first
     for name, matrix in bad_matrices.items():
         must_raise(lambda m=matrix: nb.decode(m, list(VOCAB)), f"decode of {name}")
 
@@ -128,6 +130,7 @@ def test_dot_matches_numpy(nb):
 
 @question("q4", points=1, hidden=True)
 def test_dot_rejects_different_lengths(nb):
+    nb.dot(np.ones(3), np.ones(3))  # a valid call returns first
     must_raise(lambda: nb.dot(np.ones(3), np.ones(4)), "dot of lengths 3 and 4")
 
 
@@ -152,6 +155,7 @@ def test_matmul_matches_numpy_on_random_shapes(nb):
 
 @question("q5", points=1, hidden=True)
 def test_matmul_rejects_mismatched_inner_sizes(nb):
+    nb.matmul(np.ones((2, 3)), np.ones((3, 2)))  # a valid call returns first
     must_raise(
         lambda: nb.matmul(np.ones((2, 3)), np.ones((2, 3))),
         "matmul of (2, 3) by (2, 3)",
@@ -179,6 +183,7 @@ def test_lookup_equals_row_indexing(nb):
 
 @question("q6", points=1, hidden=True)
 def test_lookup_rejects_a_table_of_the_wrong_height(nb):
+    nb.lookup("show me", list(VOCAB), np.ones((len(VOCAB), 2)))  # valid first
     must_raise(
         lambda: nb.lookup("show me", list(VOCAB), np.ones((len(VOCAB) + 1, 2))),
         "lookup with a table of 8 rows for 7 words",

@@ -133,6 +133,7 @@ def test_next_word_distribution_is_the_row(nb):
 
 @question("q3", points=1, hidden=True)
 def test_next_word_distribution_rejects_unknown_words(nb):
+    nb.next_word_distribution(VOCAB[0], list(VOCAB), _command_matrix())  # valid first
     must_raise(
         lambda: nb.next_word_distribution("cats", list(VOCAB), _command_matrix()),
         "next_word_distribution('cats', ...)",

@@ -156,6 +156,7 @@ def test_feature_layer_builds_an_and(nb):
 
 @question("q2", points=1, hidden=True)
 def test_feature_layer_rejects_shapes_that_do_not_fit(nb):
+    nb.feature_layer(torch.ones(3, 4), torch.ones(4, 2), torch.zeros(2))  # valid first
     must_raise(
         lambda: nb.feature_layer(torch.ones(3, 4), torch.ones(5, 2), torch.zeros(2)),
         "feature_layer with inputs (3, 4) and W (5, 2)",

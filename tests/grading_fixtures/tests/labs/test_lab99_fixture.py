@@ -23,6 +23,7 @@ def test_mean_of_values(nb):
 
 @question("q2", points=1, hidden=True)
 def test_mean_of_nothing_raises(nb):
+    assert nb.mean([2, 4]) == 3, "mean([2, 4]) should be 3"  # a stub that always raises fails
     try:
         nb.mean([])
     except ValueError:
