@@ -30,6 +30,7 @@ from course.grading.labs import REPO_ROOT
 ALWAYS = ("__init__.py", "grading")
 FILE_LIMIT = 256 * 2**20  # bytes of one file the notebook writes
 PROCESS_LIMIT = 256  # processes and threads of the worker's tree
+NOBODY = 65534  # the unprivileged user of most Linux systems
 WORKDIR = "/tmp/lab"  # the worker's working folder inside the sandbox
 VIEW = "/tmp/.course"  # the course modules it may import, inside the sandbox
 
@@ -64,6 +65,7 @@ class Sandbox:
     modules: tuple[str, ...]
     memory_mib: float
     kind: str = "none"
+    drop_to: int | None = None  # the uid the worker runs as, when root must not run it
     root: Path = field(init=False)
     cgroups: list[Path] = field(default_factory=list)
 
@@ -76,12 +78,17 @@ class Sandbox:
         _copy_view(self.root / "view", self.modules)
         self.kind = "bubblewrap" if bubblewrap() else "none"
         self.cgroups = _make_cgroups(self.memory_mib)
+        if self.kind == "none" and os.getuid() == 0 and _nobody_can_run_python():
+            self.drop_to = NOBODY
+            for path in (self.root, *self.root.rglob("*")):
+                os.chown(path, NOBODY, NOBODY)
 
     @property
     def label(self) -> str:
         """What the report says of it."""
         if self.kind == "none":
-            return "sandbox: none, self-check only"
+            user = " (as user nobody)" if self.drop_to is not None else ""
+            return f"sandbox: none{user}, self-check only"
         limits = "cgroup" if self.cgroups else "per-process limits"
         return f"sandbox: {self.kind} ({limits})"
 
@@ -127,7 +134,11 @@ class Sandbox:
         for group in self.cgroups:
             with contextlib.suppress(OSError):
                 (group / "cgroup.procs").write_text("0")
-        _set_rlimits(self.memory_mib)
+        _set_rlimits(self.memory_mib, count_processes=self.drop_to is not None)
+        if self.drop_to is not None:  # root without bubblewrap: run as nobody
+            os.setgroups([])
+            os.setgid(self.drop_to)
+            os.setuid(self.drop_to)
 
     def ran_out_of_memory(self) -> bool:
         """Whether the kernel refused or killed for memory in this worker's cgroup."""
@@ -238,7 +249,25 @@ def _try_make(group: Path, settings: dict[str, str]) -> bool:
     return True
 
 
-def _set_rlimits(memory_mib: float) -> None:
+@functools.cache
+def _nobody_can_run_python() -> bool:
+    """Whether this Python starts as user nobody (its files may be root's alone)."""
+    import subprocess
+
+    def become_nobody() -> None:
+        os.setgroups([])
+        os.setgid(NOBODY)
+        os.setuid(NOBODY)
+
+    try:
+        run = subprocess.run([sys.executable, "-I", "-c", "pass"], preexec_fn=become_nobody,
+                             capture_output=True, timeout=60)  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return run.returncode == 0
+
+
+def _set_rlimits(memory_mib: float, count_processes: bool = False) -> None:
     try:
         import resource
     except ImportError:  # not on Windows
@@ -248,7 +277,7 @@ def _set_rlimits(memory_mib: float) -> None:
         resource.RLIMIT_FSIZE: FILE_LIMIT,
         resource.RLIMIT_CORE: 0,
     }
-    if os.getuid() != 0:  # root's count covers every root process of the machine
+    if count_processes:  # counted per user: only for a user of the worker's own
         limits[resource.RLIMIT_NPROC] = PROCESS_LIMIT
     for which, limit in limits.items():
         with contextlib.suppress(ValueError, OSError):
