@@ -57,6 +57,24 @@ class Namespace:
         result = function(*args, **kwargs)
         return result.value if isinstance(result, KeepHere) else result
 
+    def without(self, *dotted_names: str) -> Any:
+        """The notebook's functions, called with `dotted_names` replaced by loud failures."""
+        from course.grading.scoped import Scoped
+
+        return Scoped(self).without(*dotted_names)
+
+    def using(self, **references: Any) -> Any:
+        """The notebook's functions, called with some of its names bound to references."""
+        from course.grading.scoped import Scoped
+
+        return Scoped(self).using(**references)
+
+    def scoped(self, bans: tuple[str, ...], references: dict[str, Any], function: Any,
+               args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:  # fmt: skip
+        from course.grading.probes import run_scoped
+
+        return run_scoped(self._names, bans, references, function, args, kwargs)  # type: ignore[arg-type]
+
     def __dir__(self) -> list[str]:
         return sorted(name for name in self._names if not name.startswith("_"))
 

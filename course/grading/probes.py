@@ -82,3 +82,101 @@ def restore_names() -> None:
     names = worker.notebook_names()
     names.clear()
     names.update(_saved_names)
+
+
+class BannedCall(BaseException):
+    """A function a question forbids was called. A BaseException: `except Exception` in the
+    student's code does not hide it."""
+
+
+def scoped_call(bans: tuple[str, ...], references: dict[str, tuple[str, str, list[Any]]],
+                function: Any, *args: Any, **kwargs: Any) -> Any:  # fmt: skip
+    """`function(*args, **kwargs)` in the worker, with `bans` and `references` in force."""
+    from course.grading import worker
+
+    return run_scoped(worker.notebook_names(), bans, references, function, args, kwargs)
+
+
+def run_scoped(
+    names: dict[str, Any],
+    bans: tuple[str, ...],
+    references: dict[str, tuple[str, str, list[Any]]],
+    function: Any,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+) -> Any:
+    """Call `function` with each dotted name in `bans` replaced by a function that fails
+    loudly, and each notebook global in `references` bound to the course's reference.
+
+    `references` maps a notebook name to (function name, source, imports): the source of a
+    self-contained function and the (alias, module) pairs it needs. Everything is put back
+    afterwards. A banned call raises BannedCall, also if the code caught it.
+    """
+    called: list[str] = []
+    undo: list[tuple[Any, str, Any]] = []
+    try:
+        for dotted in bans:
+            owner, attribute = _resolve(dotted)
+            original = getattr(owner, attribute)
+            loud = _banned(dotted, called)
+            undo.append((owner, attribute, original))
+            setattr(owner, attribute, loud)
+            for name, value in list(names.items()):
+                if value is original:
+                    undo.append((names, name, original))
+                    names[name] = loud
+        for name, (function_name, source, imports) in references.items():
+            undo.append((names, name, names.get(name, _ABSENT)))
+            names[name] = _compile_reference(function_name, source, imports)
+        result = function(*args, **kwargs)
+    finally:
+        for owner, attribute, original in reversed(undo):
+            if isinstance(owner, dict):
+                if original is _ABSENT:
+                    owner.pop(attribute, None)
+                else:
+                    owner[attribute] = original
+            else:
+                setattr(owner, attribute, original)
+    if called:
+        raise BannedCall(_banned_message(called[0]))
+    return result
+
+
+_ABSENT = object()
+
+
+def _resolve(dotted: str) -> tuple[Any, str]:
+    """(object, attribute) of "torch.nn.functional.cross_entropy" or "torch.Tensor.softmax"."""
+    import importlib
+
+    parts = dotted.split(".")
+    for cut in range(len(parts) - 1, 0, -1):
+        try:
+            owner = importlib.import_module(".".join(parts[:cut]))
+        except ImportError:
+            continue
+        for part in parts[cut:-1]:
+            owner = getattr(owner, part)
+        return owner, parts[-1]
+    raise ValueError(f"cannot find {dotted}")
+
+
+def _banned(dotted: str, called: list[str]) -> Any:
+    def banned(*args: Any, **kwargs: Any) -> Any:
+        called.append(dotted)
+        raise BannedCall(_banned_message(dotted))
+
+    return banned
+
+
+def _banned_message(dotted: str) -> str:
+    return f"the code called {dotted}, which this question asks you not to use"
+
+
+def _compile_reference(function_name: str, source: str, imports: list[Any]) -> Any:
+    import importlib
+
+    scope: dict[str, Any] = {alias: importlib.import_module(module) for alias, module in imports}
+    exec(compile(source, f"<reference {function_name}>", "exec"), scope)
+    return scope[function_name]

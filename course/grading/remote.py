@@ -488,6 +488,26 @@ class RemoteNamespace:
             return False
         return True
 
+    def without(self, *dotted_names: str) -> Any:
+        """The notebook's functions, called with `dotted_names` replaced by loud failures."""
+        from course.grading.scoped import Scoped
+
+        return Scoped(self).without(*dotted_names)
+
+    def using(self, **references: Any) -> Any:
+        """The notebook's functions, called with some of its names bound to references."""
+        from course.grading.scoped import Scoped
+
+        return Scoped(self).using(**references)
+
+    def scoped(self, bans: tuple[str, ...], references: dict[str, Any], function: Any,
+               args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:  # fmt: skip
+        from course.grading.probes import scoped_call
+
+        result = self.call(scoped_call, bans, references, function, *args, **kwargs)
+        calls.returned += 1
+        return result
+
     def send(self, value: Any) -> Any:
         """A handle on a copy of `value` in the worker (for methods that change it in place)."""
         return calls.apply(self._worker, _keep_as_handle(), (value,), {})
