@@ -12,13 +12,18 @@ from pathlib import Path
 
 import pytest
 
-from course.grading.labs import REPO_ROOT, Layout, find_tests
+from course.grading.labs import REPO_ROOT, Layout, find_tests, load_tests
 from course.grading.notebook import lab_from_name, read_notebook
 from course.grading.runner import Limits, grade
 
 SECOND_STYLE = REPO_ROOT / "tests" / "labs" / "second_style"
 NOTEBOOKS = sorted(SECOND_STYLE.glob("lab*.ipynb"))
-LIMITS = Limits(cell=120.0, total=900.0)
+
+
+def _limits(tests: Path) -> Limits:
+    """The default limits, with the per-cell limit a test file declares as CELL_SECONDS."""
+    cell = float(getattr(load_tests(tests), "CELL_SECONDS", Limits().cell))
+    return Limits(cell=max(cell, Limits().cell), total=900.0)
 
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda path: path.stem)
@@ -26,7 +31,8 @@ def test_second_style_solution_scores_full_marks(notebook: Path) -> None:
     lab = lab_from_name(notebook)
     assert lab is not None, f"{notebook.name}: name it labNN_*.ipynb"
     assert (Layout(REPO_ROOT).solutions / notebook.name).exists(), "named after its master"
-    grading = grade(read_notebook(notebook), find_tests(lab), LIMITS)
+    tests = find_tests(lab)
+    grading = grade(read_notebook(notebook), tests, _limits(tests))
     failed = [f"{mark.test.name}: {mark.message}" for mark in grading.marks if not mark.passed]
     assert grading.percent == 100, "\n".join([*failed, *grading.notes])
 
