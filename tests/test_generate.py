@@ -8,7 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from course.grading.generate import STUB, main, problems, render, strip_solutions, student_notebook
+from course.grading.generate import (
+    STUB,
+    main,
+    problems,
+    question_points,
+    render,
+    split_points,
+    strip_solutions,
+    student_notebook,
+)
 from course.grading.labs import Layout
 
 FIXTURE = Path(__file__).resolve().parent / "grading_fixtures"
@@ -103,3 +112,33 @@ def test_master_without_solution_block_is_refused(tmp_path: Path, capsys) -> Non
     (tmp_path / "solutions" / "lab07_plain.ipynb").write_text(json.dumps(notebook))
     assert main(["--root", str(tmp_path), "--check"]) == 2
     assert "no ### BEGIN SOLUTION block" in capsys.readouterr().err
+
+
+def test_headings_say_how_many_points_are_public_and_hidden(tmp_path: Path) -> None:
+    tests = tmp_path / "test_lab42_x.py"
+    tests.write_text(
+        "from course.grading import question\n\n\n"
+        "@question('q1', points=2)\ndef test_a(nb): pass\n\n\n"
+        "@question('q1', points=1, hidden=True)\ndef test_b(nb): pass\n\n\n"
+        "@question('q2')\ndef test_c(nb): pass\n"
+    )
+    points = question_points(tests)
+    assert points == {"q1": (2, 1), "q2": (1, 0)}
+    text = "## Question 1: sums (3 points)\n\nWrite it.\n\n## Question 2: means (1 point)"
+    assert split_points(text, points).splitlines()[::4] == [
+        "## Question 1: sums (3 points: 2 checked by `check()`, 1 by hidden tests)",
+        "## Question 2: means (1 point, all checked by `check()`)",
+    ]
+    with pytest.raises(ValueError, match="worth 4 points in its heading, but its tests give 3"):
+        split_points("## Question 1: sums (4 points)", points)
+
+
+def test_every_lab_heading_matches_its_tests_points() -> None:
+    root = FIXTURE.parent.parent
+    for layout in (Layout(root), Layout(FIXTURE)):
+        for master in sorted(layout.solutions.glob("lab*.ipynb")):
+            lab = master.name[3:5]
+            points = question_points(layout.tests / next(layout.tests.glob(f"test_lab{lab}_*")))
+            for cell in json.loads(master.read_text())["cells"]:
+                if cell["cell_type"] == "markdown":
+                    split_points("".join(cell["source"]), points)  # raises on a mismatch

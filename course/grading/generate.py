@@ -2,8 +2,11 @@
 
 In code cells, every block from `### BEGIN SOLUTION` to `### END SOLUTION` becomes one
 `raise NotImplementedError(...)` line at the block's indentation, after the block's
-`### HINT:` lines turned into `# Hint:` comments. Outputs, execution counts and
-metadata are dropped or normalised so that the same master always gives the same bytes.
+`### HINT:` lines turned into `# Hint:` comments. Each heading "## Question N: ... (P
+points)" says how many of its points `check()` can test and how many only the hidden
+tests, counted from the lab's graded tests (P must be their total). Outputs, execution
+counts and metadata are dropped or normalised so that the same master always gives the
+same bytes.
 
     python -m course.grading.generate            write labs/
     python -m course.grading.generate --check    exit 1 when labs/ is out of date
@@ -12,14 +15,15 @@ metadata are dropped or normalised so that the same master always gives the same
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import re
 import sys
 from pathlib import Path
 from typing import Any
 
-from course.grading.labs import REPO_ROOT, Layout
-from course.grading.notebook import lab_from_name
+from course.grading.labs import REPO_ROOT, Layout, find_tests
+from course.grading.notebook import UnusableInput, lab_from_name
 
 BEGIN = re.compile(r"^(?P<indent>\s*)### BEGIN SOLUTION\s*$")
 END = re.compile(r"^\s*### END SOLUTION\s*$")
@@ -27,6 +31,45 @@ HINT = re.compile(r"^\s*### HINT:\s?(?P<text>.*)$")
 STUB = 'raise NotImplementedError("not implemented yet: replace this line with your code")'
 CELL_METADATA = ("tags",)  # the only cell metadata a student lab keeps
 KERNELSPEC = {"display_name": "Python 3", "language": "python", "name": "python3"}
+HEADING = re.compile(
+    r"^(?P<start>#+ Question (?P<n>\d+):.*?)\((?P<points>[\d.]+) points?\)[ \t]*$", re.M
+)
+
+Points = dict[str, tuple[float, float]]  # question -> (public points, hidden points)
+
+
+def question_points(tests: Path) -> Points:
+    """Public and hidden points of each question, read from the `@question` decorators."""
+    points: dict[str, list[float]] = {}
+    for node in ast.walk(ast.parse(tests.read_text(encoding="utf-8"))):
+        if not isinstance(node, ast.FunctionDef):
+            continue
+        for decorator in node.decorator_list:
+            if isinstance(decorator, ast.Call) and getattr(decorator.func, "id", "") == "question":
+                name = ast.literal_eval(decorator.args[0])
+                options = {k.arg: ast.literal_eval(k.value) for k in decorator.keywords}
+                public_hidden = points.setdefault(name, [0.0, 0.0])
+                public_hidden[bool(options.get("hidden", False))] += options.get("points", 1)
+    return {name: (public, hidden) for name, (public, hidden) in points.items()}
+
+
+def split_points(source: str, points: Points) -> str:
+    """`source` with each "(P points)" of a question heading split into public and hidden."""
+
+    def split(match: re.Match[str]) -> str:
+        question, stated = f"q{match['n']}", float(match["points"])
+        public, hidden = points.get(question, (0.0, 0.0))
+        if public + hidden != stated:
+            raise ValueError(
+                f"Question {match['n']} is worth {stated:g} points in its heading, "
+                f"but its tests give {public + hidden:g}"
+            )
+        worth = f"{stated:g} point" + ("" if stated == 1 else "s")
+        if not hidden:
+            return f"{match['start']}({worth}, all checked by `check()`)"
+        return f"{match['start']}({worth}: {public:g} checked by `check()`, {hidden:g} by hidden tests)"
+
+    return HEADING.sub(split, source)
 
 
 def strip_solutions(source: str) -> str:
@@ -53,8 +96,13 @@ def strip_solutions(source: str) -> str:
     return "\n".join(kept)
 
 
-def student_notebook(master: dict[str, Any], lab: str) -> dict[str, Any]:
-    """The student version of a master notebook (parsed JSON) of lab `lab`."""
+def student_notebook(
+    master: dict[str, Any], lab: str, points: Points | None = None
+) -> dict[str, Any]:
+    """The student version of a master notebook (parsed JSON) of lab `lab`.
+
+    With `points`, question headings say how many points are public and how many hidden.
+    """
     cells = []
     for index, cell in enumerate(master["cells"]):
         source = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
@@ -66,8 +114,11 @@ def student_notebook(master: dict[str, Any], lab: str) -> dict[str, Any]:
             except ValueError as error:
                 raise ValueError(f"cell {index + 1}: {error}") from None
             new |= {"execution_count": None, "outputs": []}
-        elif "attachments" in cell:
-            new["attachments"] = cell["attachments"]
+        else:
+            if points is not None and cell["cell_type"] == "markdown":
+                source = split_points(source, points)
+            if "attachments" in cell:
+                new["attachments"] = cell["attachments"]
         cells.append(new | {"metadata": metadata, "source": source.splitlines(keepends=True)})
     metadata = {
         "course": {"lab": lab},
@@ -90,7 +141,8 @@ def planned_labs(layout: Layout) -> dict[Path, str]:
         if lab is None:
             raise ValueError(f"{master}: a master's name must start with labNN_")
         try:
-            student = student_notebook(json.loads(master.read_text(encoding="utf-8")), lab)
+            points = _points_of(lab, layout)
+            student = student_notebook(json.loads(master.read_text(encoding="utf-8")), lab, points)
         except (ValueError, KeyError, TypeError) as error:
             raise ValueError(f"{_shown(master)}: {error}") from None
         if not any(STUB in "".join(cell["source"]) for cell in student["cells"]):
@@ -144,6 +196,14 @@ def main(argv: list[str] | None = None) -> int:
     if found and options.check:
         print("Run `make labs` (python -m course.grading.generate) to regenerate.", file=sys.stderr)
     return 1 if found else 0
+
+
+def _points_of(lab: str, layout: Layout) -> Points | None:
+    """The question points of `lab` from its graded tests; None when it has none yet."""
+    try:
+        return question_points(find_tests(lab, layout.tests))
+    except UnusableInput:
+        return None
 
 
 def _shown(path: Path) -> str:
