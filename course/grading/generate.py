@@ -67,7 +67,8 @@ def split_points(source: str, points: Points) -> str:
         worth = f"{stated:g} point" + ("" if stated == 1 else "s")
         if not hidden:
             return f"{match['start']}({worth}, all checked by `check()`)"
-        return f"{match['start']}({worth}: {public:g} checked by `check()`, {hidden:g} by hidden tests)"
+        split = f"{public:g} checked by `check()`, {hidden:g} by hidden tests"
+        return f"{match['start']}({worth}: {split})"
 
     return HEADING.sub(split, source)
 
