@@ -67,8 +67,8 @@ def split_points(source: str, points: Points) -> str:
         worth = f"{stated:g} point" + ("" if stated == 1 else "s")
         if not hidden:
             return f"{match['start']}({worth}, all checked by `check()`)"
-        split = f"{public:g} checked by `check()`, {hidden:g} by hidden tests"
-        return f"{match['start']}({worth}: {split})"
+        shares = f"{public:g} checked by `check()`, {hidden:g} by hidden tests"
+        return f"{match['start']}({worth}: {shares})"
 
     return HEADING.sub(split, source)
 
