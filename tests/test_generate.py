@@ -10,6 +10,7 @@ import pytest
 
 from course.grading.generate import (
     STUB,
+    cells_hash,
     main,
     problems,
     question_points,
@@ -81,7 +82,10 @@ def test_student_notebook_is_clean_and_deterministic() -> None:
         {"tags": ["answer"]},
     )
     assert [c["id"] for c in student["cells"][:2]] == ["cell-00", "cell-01"]
-    assert student["metadata"]["course"] == {"lab": "99"}
+    assert student["metadata"]["course"] == {
+        "lab": "99",
+        "cells_sha256": cells_hash(student["cells"]),
+    }
     assert student["metadata"]["kernelspec"]["name"] == "python3"
     assert render(student).endswith("}\n")
 
@@ -142,3 +146,45 @@ def test_every_lab_heading_matches_its_tests_points() -> None:
             for cell in json.loads(master.read_text())["cells"]:
                 if cell["cell_type"] == "markdown":
                     split_points("".join(cell["source"]), points)  # raises on a mismatch
+
+
+def test_make_labs_keeps_a_lab_someone_edited_unless_forced(tmp_path: Path, capsys) -> None:
+    shutil.copytree(FIXTURE / "solutions", tmp_path / "solutions")
+    shutil.copytree(FIXTURE / "tests", tmp_path / "tests")
+    root = ["--root", str(tmp_path)]
+    assert main(root) == 0
+    lab = tmp_path / "labs" / "lab99_fixture.ipynb"
+    generated = lab.read_text()
+
+    notebook = json.loads(generated)  # executed and saved by Jupyter: outputs, new format
+    notebook["cells"][3]["outputs"] = [{"output_type": "stream", "name": "stdout", "text": "5"}]
+    notebook["metadata"]["language_info"]["version"] = "3.11.7"
+    lab.write_text(json.dumps(notebook, indent=2))
+    master = tmp_path / "solutions" / "lab99_fixture.ipynb"
+    master.write_text(master.read_text().replace("add two numbers", "add two integers"))
+    assert main(root) == 0, "outputs and formatting are not work: the lab is regenerated"
+    assert "add two integers" in lab.read_text()
+
+    notebook = json.loads(lab.read_text())  # now the student writes an answer
+    notebook["cells"][3]["source"] = ["def add(a, b):\n", "    return a + b\n"]
+    lab.write_text(json.dumps(notebook))
+    master.write_text(master.read_text().replace("add two integers", "add two numbers"))
+    capsys.readouterr()
+    assert main(root) == 1
+    err = capsys.readouterr().err
+    assert "kept labs/lab99_fixture.ipynb" in err.replace(str(tmp_path) + "/", "")
+    assert "edited since it was generated" in err and "FORCE=1" in err
+    assert "return a + b" in lab.read_text(), "the student's answer is still there"
+
+    assert main([*root, "--force"]) == 0
+    assert lab.read_text() == generated
+
+
+def test_a_lab_without_a_hash_counts_as_edited(tmp_path: Path) -> None:
+    shutil.copytree(FIXTURE / "solutions", tmp_path / "solutions")
+    shutil.copytree(FIXTURE / "tests", tmp_path / "tests")
+    lab = tmp_path / "labs" / "lab99_fixture.ipynb"
+    lab.parent.mkdir()
+    lab.write_text('{"cells": [], "metadata": {}}')
+    assert main(["--root", str(tmp_path)]) == 1
+    assert lab.read_text() == '{"cells": [], "metadata": {}}'

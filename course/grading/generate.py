@@ -8,7 +8,12 @@ tests, counted from the lab's graded tests (P must be their total). Outputs, exe
 counts and metadata are dropped or normalised so that the same master always gives the
 same bytes.
 
-    python -m course.grading.generate            write labs/
+Each lab records in its metadata (course.cells_sha256) a hash of the cells it was
+written with. A lab whose cells no longer match that hash holds someone's work: it is
+kept, and said so, unless --force.
+
+    python -m course.grading.generate            write labs/ (keeping edited ones)
+    python -m course.grading.generate --force    write labs/, edited ones too
     python -m course.grading.generate --check    exit 1 when labs/ is out of date
 """
 
@@ -16,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import hashlib
 import json
 import re
 import sys
@@ -122,11 +128,34 @@ def student_notebook(
                 new["attachments"] = cell["attachments"]
         cells.append(new | {"metadata": metadata, "source": source.splitlines(keepends=True)})
     metadata = {
-        "course": {"lab": lab},
+        "course": {"lab": lab, "cells_sha256": cells_hash(cells)},
         "kernelspec": KERNELSPEC,
         "language_info": {"name": "python"},
     }
     return {"cells": cells, "metadata": metadata, "nbformat": 4, "nbformat_minor": 5}
+
+
+def cells_hash(cells: list[dict[str, Any]]) -> str:
+    """A hash of the cells' kinds and sources: what a student edits, not outputs or format."""
+    content = [
+        [cell.get("cell_type"), "".join(cell.get("source", "")) if isinstance(cell, dict) else ""]
+        for cell in cells
+    ]
+    return hashlib.sha256(json.dumps(content).encode("utf-8")).hexdigest()
+
+
+def edited(path: Path) -> bool:
+    """Whether the lab at `path` differs from what the generator wrote there last.
+
+    A lab without a readable hash (not a notebook, or written before hashes) counts as
+    edited: when in doubt, keep it.
+    """
+    try:
+        notebook = json.loads(path.read_text(encoding="utf-8"))
+        recorded = notebook["metadata"]["course"]["cells_sha256"]
+        return recorded != cells_hash(notebook["cells"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return True
 
 
 def render(notebook: dict[str, Any]) -> str:
@@ -167,27 +196,45 @@ def problems(layout: Layout) -> list[str]:
     return found
 
 
-def write_labs(layout: Layout) -> list[Path]:
-    """Write every student lab that differs from its master; return those written."""
-    written = []
+def write_labs(layout: Layout, force: bool = False) -> tuple[list[Path], list[Path]]:
+    """Write every student lab that differs from its master: (written, kept as edited).
+
+    A lab that was edited since it was generated is kept unless `force`.
+    """
+    written, kept = [], []
     for path, text in planned_labs(layout).items():
-        if not path.exists() or path.read_text(encoding="utf-8") != text:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(text, encoding="utf-8")
-            written.append(path)
-    return written
+        if path.exists() and path.read_text(encoding="utf-8") == text:
+            continue
+        if path.exists() and edited(path) and not force:
+            kept.append(path)
+            continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        written.append(path)
+    return written, kept
 
 
 def main(argv: list[str] | None = None) -> int:
     cli = argparse.ArgumentParser(prog="python -m course.grading.generate", description=__doc__)
     cli.add_argument("--check", action="store_true", help="only report labs out of date")
+    cli.add_argument("--force", action="store_true", help="overwrite edited labs too")
     cli.add_argument("--root", type=Path, default=REPO_ROOT, help="course tree (default: repo)")
     options = cli.parse_args(argv)
     layout = Layout(options.root)
     try:
+        kept: list[Path] = []
         if not options.check:
-            for path in write_labs(layout):
+            written, kept = write_labs(layout, force=options.force)
+            for path in written:
                 print(f"wrote {_shown(path)}")
+            for path in kept:
+                print(
+                    f"kept {_shown(path)}: it was edited since it was generated "
+                    "(make labs FORCE=1, or --force, overwrites it)",
+                    file=sys.stderr,
+                )
+            if kept:
+                return 1
         found = problems(layout)
     except (ValueError, OSError) as error:
         print(f"generate: {error}", file=sys.stderr)
