@@ -126,7 +126,7 @@ def test_headings_say_how_many_points_are_public_and_hidden(tmp_path: Path) -> N
         "@question('q1', points=1, hidden=True)\ndef test_b(nb): pass\n\n\n"
         "@question('q2')\ndef test_c(nb): pass\n"
     )
-    points = question_points(tests)
+    points = question_points(tests.read_text())
     assert points == {"q1": (2, 1), "q2": (1, 0)}
     text = "## Question 1: sums (3 points)\n\nWrite it.\n\n## Question 2: means (1 point)"
     assert split_points(text, points).splitlines()[::4] == [
@@ -142,7 +142,7 @@ def test_every_lab_heading_matches_its_tests_points() -> None:
     for layout in (Layout(root), Layout(FIXTURE)):
         for master in sorted(layout.solutions.glob("lab*.ipynb")):
             lab = master.name[3:5]
-            points = question_points(layout.tests / next(layout.tests.glob(f"test_lab{lab}_*")))
+            points = question_points(next(layout.tests.glob(f"test_lab{lab}_*")).read_text())
             for cell in json.loads(master.read_text())["cells"]:
                 if cell["cell_type"] == "markdown":
                     split_points("".join(cell["source"]), points)  # raises on a mismatch

@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from course.grading import report
+
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURE_LAB = ROOT / "tests" / "grading_fixtures" / "labs" / "lab99_fixture.ipynb"
 FIXTURE_TESTS = ROOT / "tests" / "grading_fixtures" / "tests" / "labs"
@@ -69,3 +71,10 @@ def test_make_grade_accepts_lab_2_like_02(tmp_path: Path) -> None:
         ["make", "-n", "grade", "LAB=2", "DEPS="], cwd=ROOT, capture_output=True, text=True
     )
     assert "-m course.grade --lab 2 " in dry.stdout, dry.stdout
+
+
+def test_public_only_line_says_what_can_be_checked_here() -> None:
+    assert report.public_only_line(12, 20) == (
+        "Public tests only: 12 of 20 points can be checked here; "
+        "the other 8 are graded by your instructor's hidden tests."
+    )

@@ -44,10 +44,10 @@ HEADING = re.compile(
 Points = dict[str, tuple[float, float]]  # question -> (public points, hidden points)
 
 
-def question_points(tests: Path) -> Points:
-    """Public and hidden points of each question, read from the `@question` decorators."""
+def question_points(tests_source: str) -> Points:
+    """Public and hidden points of each question, read from a test file's `@question`s."""
     points: dict[str, list[float]] = {}
-    for node in ast.walk(ast.parse(tests.read_text(encoding="utf-8"))):
+    for node in ast.walk(ast.parse(tests_source)):
         if not isinstance(node, ast.FunctionDef):
             continue
         for decorator in node.decorator_list:
@@ -249,7 +249,7 @@ def main(argv: list[str] | None = None) -> int:
 def _points_of(lab: str, layout: Layout) -> Points | None:
     """The question points of `lab` from its graded tests; None when it has none yet."""
     try:
-        return question_points(find_tests(lab, layout.tests))
+        return question_points(find_tests(lab, layout.tests).read_text(encoding="utf-8"))
     except UnusableInput:
         return None
 
