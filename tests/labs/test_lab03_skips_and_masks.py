@@ -170,9 +170,12 @@ def test_mask_hides_features(nb):
         words = _up_to_ran(sentence)
         expected = (_reference_active(words) * mask) @ TABLE
         got = np.asarray(nb.masked_vote_totals(list(words), list(VOCAB), TABLE, mask))
-        assert np.allclose(got, expected), (
-            f"keeping only (battery, ran) and (program, ran), '{' '.join(words)}' should give "
-            f"one vote to one word and none to the other; got {got[got != 0]} as nonzero votes"
+        assert_close(
+            got,
+            expected,
+            what=f"masked_vote_totals after '{' '.join(words)}' keeping only (battery, ran) "
+            "and (program, ran)",
+            hint="multiply the active features by the mask entry by entry, then @ table",
         )
 
 
@@ -180,8 +183,11 @@ def test_mask_hides_features(nb):
 def test_mask_of_ones_changes_nothing_and_bad_shapes_raise(nb):
     words = _up_to_ran(SENTENCES[1])
     got = np.asarray(nb.masked_vote_totals(list(words), list(VOCAB), TABLE, np.ones(N * N)))
-    assert np.allclose(got, _reference_active(words) @ TABLE), (
-        "a mask of ones keeps every feature: the totals should equal the unmasked ones"
+    assert_close(
+        got,
+        _reference_active(words) @ TABLE,
+        what="masked_vote_totals with a mask of ones",
+        hint="a mask of ones keeps every feature: the totals equal the unmasked ones",
     )
     must_raise(
         lambda: nb.masked_vote_totals(list(words), list(VOCAB), TABLE, np.ones(N)),
