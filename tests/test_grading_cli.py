@@ -9,7 +9,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from course.grading import report
+import pytest
+
+from course.grading import question, report
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURE_LAB = ROOT / "tests" / "grading_fixtures" / "labs" / "lab99_fixture.ipynb"
@@ -78,3 +80,14 @@ def test_public_only_line_says_what_can_be_checked_here() -> None:
         "Public tests only: 12 of 20 points can be checked here; "
         "the other 8 are graded by your instructor's hidden tests."
     )
+
+
+def test_a_question_can_declare_its_own_time_limit() -> None:
+    @question("q1", points=2, seconds=90)
+    def test_trains(nb):
+        pass
+
+    assert test_trains.__graded_test__.seconds == 90
+    for bad in (0, -1, True, "60"):
+        with pytest.raises(ValueError, match="seconds of q1"):
+            question("q1", seconds=bad)
