@@ -52,7 +52,7 @@ def test_release_needs_a_destination() -> None:
 
 
 def test_edition_leaves_out_solutions_mutants_and_course_tests(edition: Path) -> None:
-    assert not (edition / "solutions").exists()
+    assert not (edition / "solutions").exists() and not (edition / ".ci").exists()
     tests = sorted(p.relative_to(edition).as_posix() for p in (edition / "tests").rglob("*.py"))
     assert tests and all(
         re.fullmatch(r"tests/labs/(conftest|test_lab\d\d_\w+)\.py", t) for t in tests

@@ -36,6 +36,7 @@ LEFT_OUT = (
     re.compile(r"^tests/labs/mutants_[^/]*\.py$"),
     re.compile(r"^tests/(?!labs/)"),  # the course's own tests and their fixtures
     re.compile(r"^\.github/workflows/"),  # the instructor's CI (publishing the book)
+    re.compile(r"^\.ci/"),  # the instructor's CI entry point (browser tests of the course)
 )
 NOT_SOURCE = {".git", ".venv", "_build", "_vendor", "node_modules", "grades", "__pycache__"}
 FROM_TEMPLATE = {"README.md": "README.md", "Makefile": "Makefile", WORKFLOW: "grade.yml"}
