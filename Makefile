@@ -16,8 +16,8 @@ help:
 	@echo "make book            build the HTML book into _build/html"
 	@echo "make test            run the whole test suite (builds the book first)"
 	@echo "make lab             open JupyterLab on the labs"
-	@echo "make labs            regenerate labs/ from solutions/"
-	@echo "make grade LAB=NN    grade labs/labNN_*.ipynb"
+	@echo "make labs            regenerate labs/ from solutions/ (FORCE=1: edited ones too)"
+	@echo "make grade LAB=NN    grade labs/labNN_*.ipynb (LAB=1 works too)"
 	@echo "make grades          grade every lab, reports into grades/"
 	@echo "make grades SUBMISSIONS=DIR [JOBS=N]  grade a class: DIR/STUDENT/labNN_*.ipynb"
 	@echo "make gradescope LAB=NN  write gradescope/labNN/autograder.zip"
@@ -54,14 +54,14 @@ lint: $(DEPS)
 	$(BIN)/ruff format --check course tests benchmarks
 
 labs: $(DEPS)
-	$(PY) -m course.grading.generate
+	$(PY) -m course.grading.generate $(if $(FORCE),--force)
 	$(PY) -m course.launch
 
 lab: $(DEPS)
 	$(BIN)/jupyter lab labs/
 
 grade: $(DEPS)
-	$(PY) -m course.grade labs/lab$(LAB)_*.ipynb --json results.json
+	$(PY) -m course.grade --lab $(LAB) --json results.json
 
 grades: $(DEPS)
 ifdef SUBMISSIONS

@@ -52,7 +52,7 @@ def test_release_needs_a_destination() -> None:
 
 
 def test_edition_leaves_out_solutions_mutants_and_course_tests(edition: Path) -> None:
-    assert not (edition / "solutions").exists()
+    assert not (edition / "solutions").exists() and not (edition / ".ci").exists()
     tests = sorted(p.relative_to(edition).as_posix() for p in (edition / "tests").rglob("*.py"))
     assert tests and all(
         re.fullmatch(r"tests/labs/(conftest|test_lab\d\d_\w+)\.py", t) for t in tests
@@ -179,3 +179,39 @@ def test_release_refuses_a_folder_inside_the_course_or_not_empty(tmp_path: Path)
     (tmp_path / "something").write_text("x")
     with pytest.raises(ValueError, match="not empty"):
         release(ROOT, tmp_path)
+
+
+def test_edition_readme_and_makefile_are_the_students(edition: Path) -> None:
+    readme = (edition / "README.md").read_text()
+    for topic in ("## Doing a lab", "check(", "make grade LAB=01", "hidden tests", "What CI shows"):
+        assert topic in readme, topic
+    makefile = (edition / "Makefile").read_text()
+    targets = set(re.findall(r"^([\w.$()-]+):", makefile, re.MULTILINE))
+    assert {"lab", "grade", "grades", "book", "test"} <= targets
+    assert not {"labs", "release", "bench", "lint"} & targets
+    for word in ("solutions", "mutants", "release", "generate"):
+        assert word not in makefile, word
+    helped = run(["make", "-s", "help"], edition).stdout
+    assert "make grade LAB=NN" in helped and "make labs" not in helped
+
+
+def test_edition_makefile_shares_the_course_recipes() -> None:
+    """The student's Makefile is a template: its recipes must not drift from the course's."""
+    template = ROOT / "course" / "grading" / "student_edition" / "Makefile"
+    mine, theirs = _recipes((ROOT / "Makefile").read_text()), _recipes(template.read_text())
+    for target in ("venv", "$(DEPS)", "assets", "$(ASSETS)", "book", "lab", "grade", "grades"):
+        assert theirs[target] == mine[target], f"`{target}` differs from the course Makefile"
+    assert "course.grading.grade_labs" in theirs["test"]
+
+
+def test_edition_tests_record_the_labs_full_points(edition: Path) -> None:
+    for mine in sorted((ROOT / "tests" / "labs").glob("test_lab*.py")):
+        module = load_tests(edition / "tests" / "labs" / mine.name)
+        full = sum(graded.points for graded, _ in collect_tests(load_tests(mine)))
+        assert full == module.ALL_POINTS, mine.name
+
+
+def _recipes(makefile: str) -> dict[str, str]:
+    """Each rule's line and recipe, by target."""
+    rules = re.findall(r"^([^\s:#=]+):(.*\n(?:\t.*\n)*)", makefile, re.MULTILINE)
+    return {target: body for target, body in rules}

@@ -11,7 +11,8 @@ def check(question: str, *, lab: str | int | None = None, timeout: float = 10.0)
 
     The lab comes from `lab`, else from the notebook's global `LAB`. Prints one line
     per failing test; never raises (except when you interrupt it), so a failing check
-    never stops the notebook. Each test gets `timeout` seconds. Under the grader
+    never stops the notebook. Each test gets `timeout` seconds, or the longer time
+    its `@question(seconds=...)` declares. Under the grader
     (COURSE_GRADING=1) it does nothing: the grader runs every test itself.
     """
     if os.environ.get("COURSE_GRADING") == "1":
@@ -51,7 +52,7 @@ def _check(question: str, names: dict[str, object], lab: object, timeout: float)
     nb = Namespace(names)
     failures = []
     for graded, test in public:
-        outcome = run_test(test, nb, timeout)
+        outcome = run_test(test, nb, max(timeout, graded.seconds or 0.0))
         if not outcome.passed:
             failures.append(f"  FAIL {graded.name}: {outcome.message}")
     passed = len(public) - len(failures)

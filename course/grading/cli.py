@@ -12,7 +12,7 @@ from pathlib import Path
 
 from course.grading import report, sandbox
 from course.grading.labs import find_tests
-from course.grading.notebook import UnusableInput, read_notebook
+from course.grading.notebook import UnusableInput, lab_from_name, normalise_lab, read_notebook
 from course.grading.runner import Limits, grade
 
 
@@ -22,7 +22,12 @@ def parser() -> argparse.ArgumentParser:
         prog="python -m course.grade",
         description="Run a lab notebook in a separate process and grade it with its tests.",
     )
-    cli.add_argument("notebook", type=Path, help="the lab notebook, e.g. labs/lab01_vectors.ipynb")
+    cli.add_argument(
+        "notebook", type=Path, nargs="?", help="the lab notebook, e.g. labs/lab01_vectors.ipynb"
+    )
+    cli.add_argument(
+        "--lab", metavar="NN", help="grade labs/labNN_*.ipynb instead (1 and 01 both work)"
+    )
     cli.add_argument("--json", type=Path, metavar="FILE", help="write Gradescope results.json")
     cli.add_argument("--junit", type=Path, metavar="FILE", help="write JUnit XML")
     cli.add_argument(
@@ -68,10 +73,18 @@ def main(argv: list[str] | None = None) -> int:
                 "no sandbox here (bubblewrap is not installed or not usable), and "
                 "--require-sandbox was given"
             )
-        for path in (options.json, options.junit):
-            report.check_path(path)
-        notebook = read_notebook(options.notebook)
-        tests = options.tests or find_tests(_lab(notebook.lab, options.notebook))
+        for report_path in (options.json, options.junit):
+            report.check_path(report_path)
+        path = _notebook_path(options.notebook, options.lab)
+        notebook = read_notebook(path)
+        named = lab_from_name(path)
+        if named is not None and notebook.lab != named:
+            print(
+                f"grade: warning: {path} is named lab {named} but its metadata says lab "
+                f"{notebook.lab}; grading it as lab {notebook.lab}",
+                file=sys.stderr,
+            )
+        tests = options.tests or find_tests(_lab(notebook.lab, path))
         if not tests.is_file():
             raise UnusableInput(f"no such test file: {tests}")
         limits = Limits(options.cell_timeout, options.timeout, options.memory)
@@ -88,6 +101,28 @@ def main(argv: list[str] | None = None) -> int:
         print(f"Score {report.percent(grading)} is under {options.fail_under:g}%", file=sys.stderr)
         return 1
     return 0
+
+
+def _notebook_path(notebook: Path | None, lab: str | None) -> Path:
+    """The notebook to grade: the one given, or the one labs/labNN_*.ipynb of `--lab`."""
+    if (notebook is None) == (lab is None):
+        raise UnusableInput("give either a notebook or --lab NN (for example --lab 01)")
+    if notebook is not None:
+        return notebook
+    try:
+        number = normalise_lab(lab)
+    except ValueError:
+        raise UnusableInput(f"--lab takes a lab number such as 01 or 1, got {lab!r}") from None
+    found = sorted(Path("labs").glob(f"lab{number}_*.ipynb"))
+    if not found:
+        raise UnusableInput(f"no notebook labs/lab{number}_*.ipynb for lab {number}")
+    if len(found) > 1:
+        names = ", ".join(str(path) for path in found)
+        raise UnusableInput(
+            f"lab {number} matches {len(found)} notebooks ({names}): "
+            f"grade one with python -m course.grade {min(found, key=lambda p: len(p.name))}"
+        )
+    return found[0]
 
 
 def _lab(lab: str | None, path: Path) -> str:

@@ -21,7 +21,7 @@ class GradedTest:
     question: str  # "q1"
     points: float
     hidden: bool = False  # hidden tests run only in the grader, not in check()
-    seconds: float | None = None  # this test's time limit; None: the grader's per-test limit
+    seconds: float | None = None  # this test's time limit; None: the grader's default
 
 
 def question(
@@ -29,12 +29,17 @@ def question(
 ) -> Callable[[F], F]:
     """Mark a test function `test_x(nb)` as worth `points` towards question `name`.
 
-    `seconds` gives the test a time limit of its own (a question that trains a model).
+    `seconds` declares the test's own time limit, for a test that trains or decodes
+    for longer than the grader's default allows; leave it None otherwise.
     """
     if not isinstance(name, str) or not name:
         raise TypeError(f"question name must be a non-empty string, got {name!r}")
     if isinstance(points, bool) or not isinstance(points, int | float) or points <= 0:
         raise ValueError(f"points of {name} must be a positive number, got {points!r}")
+    if seconds is not None and (
+        isinstance(seconds, bool) or not isinstance(seconds, int | float) or not seconds > 0
+    ):
+        raise ValueError(f"seconds of {name} must be a positive number or None, got {seconds!r}")
 
     if seconds is not None and not (isinstance(seconds, int | float) and seconds > 0):
         raise ValueError(f"seconds of {name} must be a positive number, got {seconds!r}")

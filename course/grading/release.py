@@ -8,10 +8,12 @@ a build output) without what only instructors may see:
   tests/labs/test_*.py, so `check()` and the student's grader run the public ones;
 - the course's own tests (tests/test_*.py and their fixtures), which need solutions/.
 
-It adds the student's CI workflow (.github/workflows/grade.yml, which grades every lab
-on push) and replaces the Makefile's `test` target: in the edition, `make test` builds
-the book and grades every lab. The instructor's grader, in this repository, keeps
-running the hidden tests.
+It ships the student's own README.md and Makefile (from course/grading/student_edition/:
+doing a lab, check(), grading, hidden tests, CI; no targets that need solutions/) and
+the student's CI workflow (.github/workflows/grade.yml, which grades every lab on push).
+Each public test file records ALL_POINTS, its lab's points hidden tests included, so the
+student's grader can say how many it cannot check. The instructor's grader, in this
+repository, keeps running the hidden tests.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from course.grading.generate import question_points
 from course.grading.labs import REPO_ROOT
 
 TEMPLATE = Path(__file__).with_name("student_edition")
@@ -33,11 +36,10 @@ LEFT_OUT = (
     re.compile(r"^tests/labs/mutants_[^/]*\.py$"),
     re.compile(r"^tests/(?!labs/)"),  # the course's own tests and their fixtures
     re.compile(r"^\.github/workflows/"),  # the instructor's CI (publishing the book)
+    re.compile(r"^\.ci/"),  # the instructor's CI entry point (browser tests of the course)
 )
 NOT_SOURCE = {".git", ".venv", "_build", "_vendor", "node_modules", "grades", "__pycache__"}
-STUDENT_TEST = """test: book
-\t$(PY) -m course.grading.grade_labs $(LABS) --out grades
-"""
+FROM_TEMPLATE = {"README.md": "README.md", "Makefile": "Makefile", WORKFLOW: "grade.yml"}
 
 
 def release(source: Path, dest: Path) -> list[Path]:
@@ -49,21 +51,21 @@ def release(source: Path, dest: Path) -> list[Path]:
         raise ValueError(f"{dest} exists and is not empty: choose a new folder")
     written = []
     for relative in course_files(source):
-        if any(pattern.search(relative) for pattern in LEFT_OUT):
+        if any(pattern.search(relative) for pattern in LEFT_OUT) or relative in FROM_TEMPLATE:
             continue
         target = dest / relative
         target.parent.mkdir(parents=True, exist_ok=True)
         if relative.startswith("tests/labs/test_") and relative.endswith(".py"):
             target.write_text(public_tests((source / relative).read_text(encoding="utf-8")))
-        elif relative == "Makefile":
-            target.write_text(student_makefile((source / relative).read_text(encoding="utf-8")))
         else:
             shutil.copy2(source / relative, target)
         written.append(target)
-    workflow = dest / WORKFLOW
-    workflow.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copy2(TEMPLATE / "grade.yml", workflow)
-    return [*written, workflow]
+    for relative, template in FROM_TEMPLATE.items():
+        target = dest / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(TEMPLATE / template, target)
+        written.append(target)
+    return written
 
 
 def course_files(root: Path) -> list[str]:
@@ -82,7 +84,7 @@ def course_files(root: Path) -> list[str]:
 
 
 def public_tests(source: str) -> str:
-    """A graded test file's text without its hidden tests (functions and their decorators)."""
+    """A graded test file's text without its hidden tests, plus its lab's ALL_POINTS."""
     lines = source.splitlines(keepends=True)
     cut: list[tuple[int, int]] = []
     for node in ast.parse(source).body:
@@ -91,16 +93,10 @@ def public_tests(source: str) -> str:
             cut.append((first - 1, node.end_lineno or node.lineno))
     for start, end in reversed(cut):
         del lines[start:end]
-    text = re.sub(r"\n{4,}", "\n\n\n", "".join(lines))
-    return text.rstrip("\n") + "\n"
-
-
-def student_makefile(text: str) -> str:
-    """The Makefile with its `test` recipe replaced: build the book, grade every lab."""
-    pattern = re.compile(r"^test:.*\n(?:\t.*\n)*", re.MULTILINE)
-    if not pattern.search(text):
-        raise ValueError("the Makefile has no `test:` target to replace")
-    return pattern.sub(STUDENT_TEST, text, count=1)
+    text = re.sub(r"\n{4,}", "\n\n\n", "".join(lines)).rstrip("\n")
+    total = sum(public + hidden for public, hidden in question_points(source).values())
+    note = "# The lab's points, hidden tests included (they are not in this edition)."
+    return f"{text}\n\n\n{note}\nALL_POINTS = {total:g}\n"
 
 
 def _is_hidden(node: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:

@@ -51,6 +51,15 @@ def total_line(grading: Grading) -> str:
     return f"Total: {score}/{worth} points ({percent(grading)})"
 
 
+def public_only_line(public: float, total: float) -> str:
+    """The line a student's grader prints where hidden tests are absent."""
+    hidden = total - public
+    return (
+        f"Public tests only: {points(public)} of {points(total)} points can be checked here; "
+        f"the other {points(hidden)} are graded by your instructor's hidden tests."
+    )
+
+
 def gradescope(grading: Grading) -> dict[str, Any]:
     """results.json in Gradescope's format; hidden tests show after grades are published."""
     numbers = _test_numbers(grading)

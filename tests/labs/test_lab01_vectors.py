@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 
-from course.grading import must_raise, question
+from course.grading import assert_close, must_raise, question
 
 COMMANDS = [
     "show me my directories please",
@@ -18,6 +18,7 @@ COMMANDS = [
     "show me my photos please",
 ]
 VOCAB = ["directories", "files", "me", "my", "photos", "please", "show"]
+TOLERANCE = 1e-9  # the questions promise agreement with NumPy to 1e-9
 
 
 def _random_matrix(rng: np.random.Generator, rows: int, cols: int) -> np.ndarray:
@@ -123,7 +124,7 @@ def test_dot_matches_numpy(nb):
         a, b = rng.standard_normal(length), rng.standard_normal(length)
         got = nb.dot(a, b)
         assert isinstance(got, float), f"dot should return a float, got {type(got)}"
-        assert math.isclose(got, float(np.dot(a, b)), rel_tol=1e-12, abs_tol=1e-12), (
+        assert math.isclose(got, float(np.dot(a, b)), rel_tol=TOLERANCE, abs_tol=TOLERANCE), (
             f"dot of two random vectors of length {length}: expected {np.dot(a, b)}, got {got}"
         )
 
@@ -146,10 +147,13 @@ def test_matmul_matches_numpy_on_random_shapes(nb):
         assert np.shape(got) == (m, n), (
             f"({m}, {k}) @ ({k}, {n}) should be ({m}, {n}), got {np.shape(got)}"
         )
-        assert np.allclose(got, A @ B, rtol=1e-12, atol=1e-12), (
-            f"matmul on shapes ({m}, {k}) @ ({k}, {n}) differs from A @ B by up to "
-            f"{np.max(np.abs(np.asarray(got) - A @ B)):.3g}. Hint: entry (i, j) is row i of A "
-            "dotted with column j of B."
+        assert_close(
+            got,
+            A @ B,
+            what=f"matmul on shapes ({m}, {k}) @ ({k}, {n}), against A @ B",
+            hint="entry (i, j) is row i of A dotted with column j of B",
+            rtol=TOLERANCE,
+            atol=TOLERANCE,
         )
 
 
@@ -176,8 +180,13 @@ def test_lookup_equals_row_indexing(nb):
     assert np.shape(got) == (5, 4), (
         f"5 words and a table of width 4 give shape (5, 4), got {np.shape(got)}"
     )
-    assert np.allclose(got, expected, rtol=1e-12, atol=1e-12), (
-        "row t of lookup(...) should be the table row of word t"
+    assert_close(
+        got,
+        expected,
+        what=f"lookup({sentence!r}, vocab, table)",
+        hint="row t of the result is the table row of word t: encode, then matmul",
+        rtol=TOLERANCE,
+        atol=TOLERANCE,
     )
 
 
@@ -202,7 +211,7 @@ def test_cosine_similarity_values(nb):
     ]
     for u, v, expected in cases:
         got = nb.cosine_similarity(np.array(u), np.array(v))
-        assert math.isclose(got, expected, abs_tol=1e-12), (
+        assert math.isclose(got, expected, abs_tol=TOLERANCE), (
             f"cosine_similarity({u}, {v}) should be {expected:.6f}, got {got}. "
             "Hint: divide the dot product by both lengths."
         )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from course.grading import must_raise, question
+from course.grading import assert_close, must_raise, question
 
 SENTENCES = [
     "check the program log and find out whether it ran please",
@@ -97,9 +97,11 @@ def test_vote_table_matches_counting(nb):
         "the feature (check, ran) saw 'down' once and 'please' once: half a vote each, got "
         f"{dict(zip(VOCAB, np.round(check_ran, 3), strict=True))}"
     )
-    assert np.allclose(got, TABLE), (
-        "some rows differ from counting each skip feature's next word and dividing each "
-        f"row by its sum: first wrong row {int(np.argmax(~np.isclose(got, TABLE).all(axis=1)))}"
+    assert_close(
+        got,
+        TABLE,
+        what="vote_table of the two sentences (row = feature earlier * N + current)",
+        hint="count each skip feature's next word, then divide each row by its sum",
     )
 
 
@@ -133,10 +135,12 @@ def test_summed_votes_give_the_narrow_margin(nb):
         expected = _reference_active(words) @ TABLE
         got = np.asarray(nb.vote_totals(list(words), list(VOCAB), TABLE))
         assert got.shape == (N,), f"vote_totals should have shape ({N},), got {got.shape}"
-        assert np.allclose(got, expected), (
-            f"after '{' '.join(words)}' expected {expected[VOCAB.index(winner)]:g} votes for "
-            f"{winner!r} and {expected[VOCAB.index(loser)]:g} for {loser!r}, got "
-            f"{got[VOCAB.index(winner)]:g} and {got[VOCAB.index(loser)]:g}"
+        assert_close(
+            got,
+            expected,
+            what=f"vote_totals after '{' '.join(words)}' ({winner!r} is entry "
+            f"{VOCAB.index(winner)}, {loser!r} entry {VOCAB.index(loser)})",
+            hint="active_features(words, vocab) @ table",
         )
         guess = nb.predict(list(words), list(VOCAB), TABLE)
         assert guess == winner, f"after '{' '.join(words)}' predict should say {winner!r}"
@@ -166,9 +170,12 @@ def test_mask_hides_features(nb):
         words = _up_to_ran(sentence)
         expected = (_reference_active(words) * mask) @ TABLE
         got = np.asarray(nb.masked_vote_totals(list(words), list(VOCAB), TABLE, mask))
-        assert np.allclose(got, expected), (
-            f"keeping only (battery, ran) and (program, ran), '{' '.join(words)}' should give "
-            f"one vote to one word and none to the other; got {got[got != 0]} as nonzero votes"
+        assert_close(
+            got,
+            expected,
+            what=f"masked_vote_totals after '{' '.join(words)}' keeping only (battery, ran) "
+            "and (program, ran)",
+            hint="multiply the active features by the mask entry by entry, then @ table",
         )
 
 
@@ -176,8 +183,11 @@ def test_mask_hides_features(nb):
 def test_mask_of_ones_changes_nothing_and_bad_shapes_raise(nb):
     words = _up_to_ran(SENTENCES[1])
     got = np.asarray(nb.masked_vote_totals(list(words), list(VOCAB), TABLE, np.ones(N * N)))
-    assert np.allclose(got, _reference_active(words) @ TABLE), (
-        "a mask of ones keeps every feature: the totals should equal the unmasked ones"
+    assert_close(
+        got,
+        _reference_active(words) @ TABLE,
+        what="masked_vote_totals with a mask of ones",
+        hint="a mask of ones keeps every feature: the totals equal the unmasked ones",
     )
     must_raise(
         lambda: nb.masked_vote_totals(list(words), list(VOCAB), TABLE, np.ones(N)),

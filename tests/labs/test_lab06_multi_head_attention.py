@@ -11,17 +11,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from course.grading import must_raise, question
+from course.grading import assert_close, must_raise, question
 
 SHAPES = [(1, 1, 1, 1), (3, 5, 4, 2), (7, 7, 8, 8), (4, 9, 16, 3)]  # (T, S, d, dv)
+TOLERANCE = 1e-6  # the questions promise agreement with PyTorch to 1e-6
 
 
 def _reference(q, k, v, mask=None) -> torch.Tensor:
     return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
-
-
-def _max_error(got, expected) -> float:
-    return float((torch.as_tensor(np.asarray(got)) - expected).abs().max())
 
 
 # --- Question 1: attention in NumPy -------------------------------------------------
@@ -44,10 +41,13 @@ def test_numpy_attention_matches_pytorch(nb):
             f"q {q.shape}, k {k.shape}, v {v.shape} give ({T}, {dv}), got {got.shape}"
         )
         expected = _reference(*(torch.from_numpy(a) for a in (q, k, v)))
-        assert _max_error(got, expected) < 1e-10, (
-            f"on shapes T={T}, S={S}, d={d}: differs from F.scaled_dot_product_attention by "
-            f"{_max_error(got, expected):.3g}. Hint: scores = q @ k.T / sqrt(d), softmax over "
-            "the keys (last axis), then multiply by v."
+        assert_close(
+            got,
+            expected,
+            what=f"attention_numpy on shapes T={T}, S={S}, d={d}, against PyTorch",
+            hint="scores = q @ k.T / sqrt(d), softmax over the keys (last axis), then @ v",
+            rtol=0,
+            atol=TOLERANCE,
         )
 
 
@@ -61,12 +61,23 @@ def test_numpy_attention_masks_batches_and_large_scores(nb):
     )
     mask = rng.random((4, 6)) < 0.6
     mask[:, 0] = True  # every query sees at least one key
-    got = nb.attention_numpy(q, k, v, mask)
-    expected = _reference(*(torch.from_numpy(a) for a in (q, k, v)), torch.from_numpy(mask))
-    assert _max_error(got, expected) < 1e-10, (
-        "with leading batch axes and a boolean mask (True = may attend) the result differs "
-        "from F.scaled_dot_product_attention. Hint: transpose only the last two axes of k, and "
-        "set masked scores to -inf before the softmax."
+    tensors = [torch.from_numpy(a) for a in (q, k, v)]
+    assert_close(
+        nb.attention_numpy(q, k, v),
+        _reference(*tensors),
+        what="attention_numpy with leading batch axes (2, 3), no mask",
+        hint="swap only the last two axes of k (np.swapaxes(k, -1, -2), not k.T), "
+        "and divide by sqrt(d) with d = q.shape[-1]",
+        rtol=0,
+        atol=TOLERANCE,
+    )
+    assert_close(
+        nb.attention_numpy(q, k, v, mask),
+        _reference(*tensors, torch.from_numpy(mask)),
+        what="attention_numpy with a boolean mask (True = may attend)",
+        hint="set the scores where the mask is False to -inf before the softmax",
+        rtol=0,
+        atol=TOLERANCE,
     )
     big = nb.attention_numpy(1000 * q, k, v)
     assert np.isfinite(big).all(), "large scores overflowed: subtract the row maximum before exp"
@@ -87,8 +98,22 @@ def test_torch_attention_matches_pytorch(nb):
             f"expected output (2, {T}, {dv}) and weights (2, {T}, {S}), "
             f"got {tuple(out.shape)} and {tuple(weights.shape)}"
         )
-        torch.testing.assert_close(out, _reference(q, k, v), rtol=1e-10, atol=1e-10)
-        torch.testing.assert_close(weights.sum(-1), torch.ones(2, T, dtype=torch.float64))
+        assert_close(
+            out,
+            _reference(q, k, v),
+            what=f"attention_torch output on shapes T={T}, S={S}, d={d}, against PyTorch",
+            hint="scores = q @ k.transpose(-2, -1) / sqrt(d), torch.softmax over the last axis",
+            rtol=0,
+            atol=TOLERANCE,
+        )
+        assert_close(
+            weights.sum(-1),
+            torch.ones(2, T),
+            what="each row of the attention weights summed",
+            hint="return the softmax weights themselves, softmax over the keys (dim=-1)",
+            rtol=0,
+            atol=TOLERANCE,
+        )
 
 
 @question("q2", points=1, hidden=True)
@@ -98,7 +123,14 @@ def test_torch_attention_mask_and_shape_errors(nb):
     mask = torch.rand(5, 5, generator=gen) < 0.5
     mask.fill_diagonal_(True)
     out, weights = nb.attention_torch(q, k, v, mask)
-    torch.testing.assert_close(out, _reference(q, k, v, mask), rtol=1e-5, atol=1e-6)
+    assert_close(
+        out,
+        _reference(q, k, v, mask),
+        what="attention_torch with a (5, 5) boolean mask over (2, 4) batch axes",
+        hint="masked_fill the scores where the mask is False with -inf before the softmax",
+        rtol=1e-5,
+        atol=1e-5,
+    )
     assert (weights.masked_select(~mask) == 0).all(), "masked positions must get weight exactly 0"
     must_raise(lambda: nb.attention_torch(q, k[..., :7], v), "q with d=8 against k with d=7")
     must_raise(lambda: nb.attention_torch(q, k, v[..., :4, :]), "k of length 5 with v of length 4")
@@ -180,16 +212,24 @@ def test_multi_head_attention_matches_nn_multihead_attention(nb):
         got = mha(x)
         expected = ref(x, x, x, need_weights=False)[0]
         assert got.shape == (3, 6, 24), f"output shape should be (3, 6, 24), got {tuple(got.shape)}"
-        torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-6)
+        assert_close(
+            got,
+            expected,
+            what="MultiHeadAttention(24, 4) against nn.MultiheadAttention with its weights",
+            hint="q, k, v from q_proj, k_proj, v_proj; split heads, attend, merge, out_proj",
+            rtol=1e-5,
+            atol=1e-5,
+        )
         causal = torch.ones(6, 6, dtype=torch.bool).tril()
         got = mha(x, is_causal=True)
         expected = ref(x, x, x, attn_mask=~causal, need_weights=False)[0]
-    torch.testing.assert_close(
+    assert_close(
         got,
         expected,
+        what="MultiHeadAttention with is_causal=True",
+        hint="pass causal_mask(T) to your attention",
         rtol=1e-5,
-        atol=1e-6,
-        msg=lambda m: f"with is_causal=True: {m}. Hint: pass causal_mask(T) to your attention.",
+        atol=1e-5,
     )
 
 
@@ -206,7 +246,14 @@ def test_cross_attention_and_bad_sizes(nb):
         f"3 queries reading a context of 7 give (2, 3, 16), got {tuple(got.shape)}. "
         "Hint: queries from x, keys and values from the context."
     )
-    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-6)
+    assert_close(
+        got,
+        expected,
+        what="cross-attention of (2, 3, 16) queries over a (2, 7, 16) context",
+        hint="queries from x, keys and values from the context",
+        rtol=1e-5,
+        atol=1e-5,
+    )
     must_raise(lambda: nb.MultiHeadAttention(10, 3), "MultiHeadAttention(10, 3)")
     must_raise(lambda: mha(torch.randn(2, 3, 15)), "an input of width 15 into d_model=16")
 
@@ -252,11 +299,12 @@ def test_gqa_equals_mha_with_repeated_weights(nb):
         causal = torch.ones(5, 5, dtype=torch.bool).tril()
         got = gqa(x, is_causal=True)
         expected = ref(x, x, x, attn_mask=~causal, need_weights=False)[0]
-    torch.testing.assert_close(
+    assert_close(
         got,
         expected,
+        what="GroupedQueryAttention(32, 4, 2) against MHA whose kv heads are copies",
+        hint="repeat each kv head in place (repeat_interleave on the head axis)",
         rtol=1e-5,
-        atol=1e-6,
-        msg=lambda m: f"GQA should equal MHA whose kv heads are copies: {m}",
+        atol=1e-5,
     )
     must_raise(lambda: nb.GroupedQueryAttention(32, 4, 3), "4 query heads in groups of 3 kv heads")

@@ -11,9 +11,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from course.grading import must_raise, question
+from course.grading import assert_close, must_raise, question
 
-TOL = {"rtol": 1e-5, "atol": 1e-5}
+TOL = {"rtol": 1e-5, "atol": 1e-5}  # what the questions promise: PyTorch's layers to 1e-5
+CELL_SECONDS = 60  # the training cell takes about 6 s idle on one thread: 10x headroom
 
 
 def _randomise(module: nn.Module, seed: int) -> None:
@@ -43,14 +44,13 @@ def test_layer_norm_matches_nn_layer_norm(nb):
     assert got.shape == x.shape, (
         f"LayerNorm keeps the shape {tuple(x.shape)}, got {tuple(got.shape)}"
     )
-    torch.testing.assert_close(
+    assert_close(
         got,
         expected,
+        what="LayerNorm(16) with random weight and bias, against nn.LayerNorm",
+        hint="mean and the biased variance (unbiased=False) over the last dimension, "
+        "eps inside the square root",
         **TOL,
-        msg=lambda m: (
-            f"differs from nn.LayerNorm: {m}. Hint: mean and the biased variance "
-            "(unbiased=False) over the last dimension, eps inside the square root."
-        ),
     )
 
 
@@ -59,7 +59,13 @@ def test_layer_norm_eps_and_width_check(nb):
     ours, ref = nb.LayerNorm(8, eps=0.5), nn.LayerNorm(8, eps=0.5)
     x = 0.3 * torch.randn(5, 8)
     with torch.no_grad():
-        torch.testing.assert_close(ours(x), ref(x), **TOL, msg="eps=0.5 should be honoured")
+        assert_close(
+            ours(x),
+            ref(x),
+            what="LayerNorm(8, eps=0.5) against nn.LayerNorm(8, eps=0.5)",
+            hint="use self.eps, the eps given to the constructor",
+            **TOL,
+        )
     must_raise(lambda: ours(torch.randn(2, 7)), "LayerNorm(8) on an input of width 7")
 
 
@@ -73,14 +79,12 @@ def test_rms_norm_matches_nn_rms_norm(nb):
     ref.load_state_dict(ours.state_dict())
     x = 5 * torch.randn(4, 3, 16) + 2
     with torch.no_grad():
-        torch.testing.assert_close(
+        assert_close(
             ours(x),
             ref(x),
+            what="RMSNorm(16) with a random weight, against nn.RMSNorm",
+            hint="divide by sqrt(mean(x**2) + eps); do not subtract the mean",
             **TOL,
-            msg=lambda m: (
-                f"differs from nn.RMSNorm: {m}. Hint: divide by sqrt(mean(x**2) + eps); "
-                "do not subtract the mean."
-            ),
         )
 
 
@@ -89,7 +93,13 @@ def test_rms_norm_eps_and_width_check(nb):
     ours, ref = nb.RMSNorm(8, eps=0.5), nn.RMSNorm(8, eps=0.5)
     x = 0.3 * torch.randn(5, 8)
     with torch.no_grad():
-        torch.testing.assert_close(ours(x), ref(x), **TOL, msg="eps=0.5 should be honoured")
+        assert_close(
+            ours(x),
+            ref(x),
+            what="RMSNorm(8, eps=0.5) against nn.RMSNorm(8, eps=0.5)",
+            hint="use self.eps, inside the square root",
+            **TOL,
+        )
     must_raise(lambda: ours(torch.randn(2, 7)), "RMSNorm(8) on an input of width 7")
 
 
@@ -105,20 +115,22 @@ def test_feed_forward_variants(nb):
             "up maps d_model=8 to d_hidden=32 and down maps it back"
         )
         with torch.no_grad():
-            torch.testing.assert_close(
+            assert_close(
                 ffn(x),
                 ffn.down(f(ffn.up(x))),
+                what=f"FeedForward(8, 32, {activation!r})",
+                hint=f"down({activation}(up(x))), PyTorch's exact GELU for 'gelu'",
                 **TOL,
-                msg=lambda m, a=activation: f"FeedForward with {a!r}: {m}",
             )
     ffn = nb.FeedForward(8, 16, "swiglu")
     with torch.no_grad():
         expected = ffn.down(F.silu(ffn.gate(x)) * ffn.up(x))
-        torch.testing.assert_close(
+        assert_close(
             ffn(x),
             expected,
+            what="FeedForward(8, 16, 'swiglu')",
+            hint="down(silu(gate(x)) * up(x)): the SiLU goes on the gate, not on up",
             **TOL,
-            msg=lambda m: f"SwiGLU should be down(silu(gate(x)) * up(x)): {m}",
         )
 
 
@@ -158,18 +170,23 @@ def test_block_matches_pre_ln_encoder_layer(nb):
     x = torch.randn(2, 6, 16)
     with torch.no_grad():
         got = block(x, causal=False)
-        torch.testing.assert_close(
+        assert_close(
             got,
             ref(x),
+            what="Block(16, 4, 32) with causal=False, against PyTorch's pre-LN "
+            "TransformerEncoderLayer",
+            hint="x + attn(ln1(x)), then x + ffn(ln2(x))",
             **TOL,
-            msg=lambda m: (
-                f"without a mask the block should equal PyTorch's pre-LN "
-                f"TransformerEncoderLayer: {m}. Hint: x + attn(ln1(x)), then x + ffn(ln2(x))."
-            ),
         )
         got = block(x, causal=True)
         expected = ref(x, src_mask=_causal(6))
-    torch.testing.assert_close(got, expected, **TOL, msg=lambda m: f"with causal=True: {m}")
+    assert_close(
+        got,
+        expected,
+        what="Block(16, 4, 32) with causal=True",
+        hint="pass attn_mask=blocked_future(T) (True above the diagonal) to the attention",
+        **TOL,
+    )
 
 
 @question("q4", points=1, hidden=True)
@@ -180,10 +197,12 @@ def test_block_is_causal(nb):
     changed[:, 4:] += torch.randn(1, 3, 16)  # not a constant shift, which LayerNorm erases
     with torch.no_grad():
         a, b = block(x, causal=True), block(changed, causal=True)
-    torch.testing.assert_close(
+    assert_close(
         a[:, :4],
         b[:, :4],
-        msg="a causal block's early outputs must not change when later inputs do",
+        what="a causal block's outputs at positions 0-3 when inputs 4-6 change",
+        hint="they must not change: with causal=True mask the future (blocked_future(T))",
+        **TOL,
     )
 
 
@@ -204,10 +223,12 @@ def test_decoder_only_shapes_and_causality(nb):
         changed = idx.clone()
         changed[:, 6] = (changed[:, 6] + 1) % 13
         other = model(changed)
-    torch.testing.assert_close(
+    assert_close(
         other[:, :6],
         logits[:, :6],
-        msg=lambda m: f"changing token 6 must not change the logits at positions 0-5: {m}",
+        what="DecoderOnly's logits at positions 0-5 after changing token 6",
+        hint="they must not change: run every block with causal=True",
+        **TOL,
     )
     assert not torch.allclose(other[:, 6:], logits[:, 6:]), "positions 6 onwards should see token 6"
 
@@ -241,15 +262,13 @@ def test_decoder_block_matches_pre_ln_decoder_layer(nb):
         got = block(x, memory)
         expected = ref(x, memory, tgt_mask=_causal(5))
     assert got.shape == (2, 5, 16), f"output should be (2, 5, 16), got {tuple(got.shape)}"
-    torch.testing.assert_close(
+    assert_close(
         got,
         expected,
+        what="DecoderBlock(16, 4, 32) against PyTorch's pre-LN TransformerDecoderLayer",
+        hint="causal self-attention, then cross-attention with queries ln2(x) and keys/values "
+        "from memory, then the feed-forward network, each added to x",
         **TOL,
-        msg=lambda m: (
-            f"differs from PyTorch's pre-LN TransformerDecoderLayer: {m}. Hint: "
-            "causal self-attention, then cross-attention with queries ln2(x) and keys/values "
-            "from memory, then the feed-forward network, each added to x."
-        ),
     )
 
 
@@ -285,10 +304,12 @@ def test_encoder_decoder_reads_source_and_is_causal(nb):
         assert logits.shape == (3, 6, 11), f"logits should be (3, 6, 11), got {tuple(logits.shape)}"
         changed = tgt.clone()
         changed[:, 4] = (changed[:, 4] + 1) % 11
-        torch.testing.assert_close(
+        assert_close(
             model(src, changed)[:, :4],
             logits[:, :4],
-            msg=lambda m: f"the decoder must be causal: {m}",
+            what="EncoderDecoder's logits at positions 0-3 after changing target token 4",
+            hint="they must not change: the decoder's self-attention is causal",
+            **TOL,
         )
         other_src = src.clone()
         other_src[:, -1] = (other_src[:, -1] + 1) % 10
