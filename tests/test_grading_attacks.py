@@ -65,9 +65,9 @@ def test_a_lone_surrogate_in_a_cell_error_leaves_the_reports_writable(tmp_path: 
     before = fingerprint(*guarded)
     results = tmp_path / "results.json"
     started = time.monotonic()
+    command = [sys.executable, "-m", "course.grade", str(notebook), "--tests", str(TESTS)]
     run = subprocess.run(
-        [sys.executable, "-m", "course.grade", str(notebook), "--tests", str(TESTS),
-         "--json", str(results)],  # fmt: skip
+        [*command, "--json", str(results)],
         capture_output=True,
         text=True,
         timeout=120,
@@ -97,7 +97,7 @@ def tiled_attention(q, k, v, *, block_size, causal=False):
     return scores.softmax(-1) @ v
 """
 
-PEAK_MEMORY_TEST = '''
+PEAK_MEMORY_TEST = """
 import torch
 
 from course.grading import question
@@ -114,7 +114,7 @@ def test_tiled_attention_uses_less_peak_memory(nb):  # as in tests/labs/test_lab
     naive = peak_memory(lambda: naive_attention(q, k, v))
     tiled = peak_memory(lambda: nb.tiled_attention(q, k, v, block_size=32))
     assert tiled < naive / 4, f"naive {naive:,} bytes, tiled {tiled:,}"
-'''
+"""
 
 
 def test_naive_attention_earns_no_points_for_tiled_peak_memory(tmp_path: Path) -> None:
