@@ -130,3 +130,65 @@ def test_naive_attention_earns_no_points_for_tiled_peak_memory(tmp_path: Path) -
     assert time.monotonic() - started < 60
     assert grading.score == 0, report.table(grading)
     assert fingerprint(ROOT / "course", ROOT / "tests") == before
+
+
+# --- Lab 10: the call counter lives next to the notebook, which can switch it off -------
+
+UNCACHED_GENERATION = """
+import torch
+
+def generate_with_cache(model, idx, max_new_tokens):
+    if idx.shape[1] + max_new_tokens > model.config.block_size:
+        raise ValueError("past block_size")
+    for module in model.modules():  # the grader's call counter is one of the hooks
+        for hook in list(module._forward_hooks.values()):
+            if hasattr(getattr(hook, "__self__", None), "positions"):
+                module._forward_hooks.clear()
+    with torch.no_grad():
+        for _ in range(max_new_tokens):  # no cache: the whole sequence again every step
+            idx = torch.cat([idx, model(idx)[:, -1].argmax(-1, keepdim=True)], dim=1)
+    return idx
+"""
+
+CALL_COUNT_TEST = """
+import torch
+
+from course.grading import must_raise, probes, question
+from course.grading.visible import GPT_MODULES
+from course.nn.gpt import GPT, GPTConfig
+
+COURSE_MODULES = GPT_MODULES
+
+
+def _model(seed):
+    torch.manual_seed(seed)
+    config = GPTConfig(vocab_size=40, block_size=64, n_layer=2, n_head=4, d_model=32)
+    return GPT(config).eval()
+
+
+@question("q5", points=2, hidden=True)
+def test_cached_generation_reads_each_position_once(nb):  # as in tests/labs/test_lab10_*.py
+    model = nb.send(_model(2))
+    counter = nb.call(probes.count_calls, model.tok_emb)
+    prompt = torch.randint(0, 40, (1, 6), generator=torch.Generator().manual_seed(2))
+    nb.generate_with_cache(model, prompt, 20)
+    counter.remove()
+    assert counter.positions <= 6 + 20, f"embedded {counter.positions} positions"
+    must_raise(lambda: nb.generate_with_cache(model, prompt.repeat(1, 10), 10), "past block_size")
+"""
+
+
+def test_generation_without_a_cache_cannot_silence_the_call_counter(tmp_path: Path) -> None:
+    """FAILS today: lab 10's hidden q5 test (and q6's target-call count) read a
+    `probes.CallCounter` that is a forward hook on the notebook's own copy of the model;
+    the notebook clears `_forward_hooks`, recomputes all positions every step (310 embedded,
+    26 allowed; the same notebook without the two clearing lines scores 0) and gets 2/2."""
+    notebook = _with_cell(None, UNCACHED_GENERATION, tmp_path)
+    tests = tmp_path / "test_lab10_counter.py"
+    tests.write_text(CALL_COUNT_TEST)
+    before = fingerprint(ROOT / "course", ROOT / "tests")
+    started = time.monotonic()
+    grading = grade(read_notebook(notebook), tests, ROOMY)
+    assert time.monotonic() - started < 90
+    assert grading.score == 0, report.table(grading)
+    assert fingerprint(ROOT / "course", ROOT / "tests") == before
