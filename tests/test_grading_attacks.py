@@ -192,3 +192,46 @@ def test_generation_without_a_cache_cannot_silence_the_call_counter(tmp_path: Pa
     assert time.monotonic() - started < 90
     assert grading.score == 0, report.table(grading)
     assert fingerprint(ROOT / "course", ROOT / "tests") == before
+
+
+# --- A line of 16 MiB of "[]," on the answer pipe: ~450 MiB of lists in the grader -------
+
+BRACKET_BOMB = """
+import os
+line = b'{"id": 0, "x": [' + b"[]," * (16 * 2**20 // 3) + b'[]]}\\n'
+view = memoryview(line)
+while view:
+    view = view[os.write(4, view):]
+del line, view
+"""
+
+MEASURE = """
+import resource, sys
+from pathlib import Path
+from course.grading.notebook import read_notebook
+from course.grading.runner import Limits, grade
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+grading = grade(read_notebook(Path(sys.argv[1])), Path(sys.argv[2]), Limits(5.0, 30.0, 400.0))
+grown = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) // 1024
+print(grading.score, grown, grading.notes[-1])
+"""
+
+
+def test_a_line_of_empty_lists_does_not_swell_the_grader(tmp_path: Path) -> None:
+    """Found: the grader ran json.loads on any line up to wire.MAX_LINE (256 MiB), even one
+    with an id never asked for; "[]," costs ~80 bytes as a list, so a 16 MiB line grew the
+    grader by ~430 MiB and a 256 MiB one would need ~7 GB, outside the worker's cgroup.
+    Fixed: a line with more than wire.MAX_CONTAINERS brackets is counted and dropped unread."""
+    notebook = _with_cell(TWIN, BRACKET_BOMB, tmp_path)
+    run = subprocess.run(
+        [sys.executable, "-c", MEASURE, str(notebook), str(TESTS)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    score, grown, note = run.stdout.split(" ", 2)
+    assert float(score) == 0
+    assert int(grown) < 200, f"the grader grew by {grown} MiB"
+    assert "not valid messages" in note

@@ -213,6 +213,9 @@ class Worker:
                 chunk = chunk[end + 1 :]
 
     def _take(self, line: bytes) -> None:
+        if line.count(b"[") + line.count(b"{") > wire.MAX_CONTAINERS:  # "[]" * 85M: 7 GB here
+            self.malformed += 1
+            return
         try:
             answer = json.loads(line)
         except (ValueError, RecursionError):
