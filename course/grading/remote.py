@@ -132,7 +132,9 @@ class Worker:
         answer = self._request({"op": "cell", "number": number, "source": source}, seconds,
                                deadline)  # fmt: skip
         error = answer.get("error")
-        return error[:4000] if isinstance(error, str) else "the cell's report was not readable"
+        if not isinstance(error, str):
+            return "the cell's report was not readable"
+        return error[:4000].encode("utf-8", "replace").decode()  # no lone surrogates: reports
 
     def apply(self, function: Any, args: tuple[Any, ...], kwargs: dict[str, Any],
               seconds: float, deadline: float) -> Any:  # fmt: skip
@@ -211,6 +213,9 @@ class Worker:
                 chunk = chunk[end + 1 :]
 
     def _take(self, line: bytes) -> None:
+        if line.count(b"[") + line.count(b"{") > wire.MAX_CONTAINERS:  # "[]" * 85M: 7 GB here
+            self.malformed += 1
+            return
         try:
             answer = json.loads(line)
         except (ValueError, RecursionError):

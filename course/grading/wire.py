@@ -27,6 +27,7 @@ from typing import Any
 MAX_DEPTH = 24  # containers inside containers
 MAX_ITEMS = 1_000_000  # elements of one container
 MAX_LINE = 256 * 2**20  # bytes of one message
+MAX_CONTAINERS = 4 * MAX_ITEMS  # "[" and "{" in one message: json.loads makes ~80 bytes of each
 REPR_LIMIT = 300  # characters of a handle's repr
 
 _NUMPY_DTYPES = {
