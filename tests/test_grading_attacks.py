@@ -179,10 +179,11 @@ def test_cached_generation_reads_each_position_once(nb):  # as in tests/labs/tes
 
 
 def test_generation_without_a_cache_cannot_silence_the_call_counter(tmp_path: Path) -> None:
-    """FAILS today: lab 10's hidden q5 test (and q6's target-call count) read a
-    `probes.CallCounter` that is a forward hook on the notebook's own copy of the model;
-    the notebook clears `_forward_hooks`, recomputes all positions every step (310 embedded,
-    26 allowed; the same notebook without the two clearing lines scores 0) and gets 2/2."""
+    """Found: lab 10's hidden q5 test (and q6's target-call count) read a
+    `probes.CallCounter` that was a forward hook on the notebook's own copy of the model;
+    the notebook cleared `_forward_hooks`, recomputed all positions every step (310 embedded,
+    26 allowed) and got 2/2. Fixed: the counter wraps the module's forward. Code written
+    to unwrap it can still forge the count (see the grading appendix's threat model)."""
     notebook = _with_cell(None, UNCACHED_GENERATION, tmp_path)
     tests = tmp_path / "test_lab10_counter.py"
     tests.write_text(CALL_COUNT_TEST)

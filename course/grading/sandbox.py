@@ -114,6 +114,9 @@ class Sandbox:
         for path in sorted({prefix, Path(sys.base_prefix).resolve()}):
             if any(path.is_relative_to(folder) for folder in covered):
                 args += ["--ro-bind", str(path), str(path)]
+        seen = Path(sys.prefix).absolute()  # a venv reached through a symbolic link
+        if seen != prefix and any(seen.is_relative_to(folder) for folder in covered):
+            args += ["--ro-bind", str(prefix), str(seen)]
         args += [
             "--ro-bind", str(self.root / "view"), VIEW,
             "--bind", str(self.root / "work"), WORKDIR, "--chdir", WORKDIR,
