@@ -109,7 +109,10 @@ def print_book(html: Path, out: Path, executable: str | None = None) -> dict[str
     pages = page_order()
     missing = [page for page in pages if not (html / page).is_file()]
     if missing:
-        raise FileNotFoundError(f"not built: {', '.join(missing)} (run make book first)")
+        raise FileNotFoundError(
+            f"{html} lacks {len(missing)} of the book's pages, such as {missing[0]}"
+            " (run make book first)"
+        )
     out.parent.mkdir(parents=True, exist_ok=True)
     with serve(html) as url, sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=executable, args=["--no-sandbox"])
@@ -141,11 +144,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--chromium", default=None, help="Chromium executable (default: find)")
     args = parser.parse_args(argv)
     executable = args.chromium or shutil.which("chromium") or shutil.which("chromium-browser")
+    from playwright.sync_api import Error as PlaywrightError
+
     try:
         found = print_book(args.html, args.out, executable)
     except FileNotFoundError as error:
         print(f"book_pdf: {error}", file=sys.stderr)
         return 2
+    except PlaywrightError as error:
+        print(f"book_pdf: Chromium failed: {str(error).splitlines()[0]}", file=sys.stderr)
+        return 1
     problems = []
     if found["raw"]:
         problems.append(f"{found['raw']} formulas were not typeset")
