@@ -20,8 +20,12 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -102,10 +106,13 @@ def serve(folder: Path) -> Iterator[str]:
         server.server_close()
 
 
-def print_book(html: Path, out: Path, executable: str | None = None) -> dict[str, object]:
-    """Print the book built in ``html`` to ``out``; return what the assembly found."""
-    from playwright.sync_api import sync_playwright
+def print_book(
+    html: Path, out: Path, executable: str | None = None, browser: Browser | None = None
+) -> dict[str, object]:
+    """Print the book built in ``html`` to ``out``; return what the assembly found.
 
+    Uses ``browser`` when given (a test's Chromium), else launches ``executable``.
+    """
     pages = page_order()
     missing = [page for page in pages if not (html / page).is_file()]
     if missing:
@@ -114,26 +121,37 @@ def print_book(html: Path, out: Path, executable: str | None = None) -> dict[str
             " (run make book first)"
         )
     out.parent.mkdir(parents=True, exist_ok=True)
+    if browser is not None:
+        with serve(html) as url:
+            return _print(browser, url, pages, out)
+    from playwright.sync_api import sync_playwright
+
     with serve(html) as url, sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=executable, args=["--no-sandbox"])
+        launched = playwright.chromium.launch(executable_path=executable, args=["--no-sandbox"])
         try:
-            page = browser.new_page(viewport={"width": 900, "height": 1200})
-            page.route(
-                "**/*",
-                lambda route: (
-                    route.continue_() if route.request.url.startswith(url) else route.abort()
-                ),
-            )
-            page.goto(url + pages[0], wait_until="load")
-            page.wait_for_function("window.MathJax && MathJax.startup && MathJax.startup.promise")
-            page.evaluate("MathJax.startup.promise")
-            found = page.evaluate(ASSEMBLE, pages)
-            page.add_style_tag(content=PRINT_CSS)
-            page.emulate_media(media="print")
-            margin = {"top": "18mm", "bottom": "18mm", "left": "16mm", "right": "16mm"}
-            page.pdf(path=str(out), format="A4", print_background=True, margin=margin)
+            return _print(launched, url, pages, out)
         finally:
-            browser.close()
+            launched.close()
+
+
+def _print(browser: Browser, url: str, pages: list[str], out: Path) -> dict[str, object]:
+    """Assemble ``pages`` served at ``url`` into one document and print it to ``out``."""
+    page = browser.new_page(viewport={"width": 900, "height": 1200})
+    try:
+        page.route(
+            "**/*",
+            lambda route: route.continue_() if route.request.url.startswith(url) else route.abort(),
+        )
+        page.goto(url + pages[0], wait_until="load")
+        page.wait_for_function("window.MathJax && MathJax.startup && MathJax.startup.promise")
+        page.evaluate("MathJax.startup.promise")
+        found = page.evaluate(ASSEMBLE, pages)
+        page.add_style_tag(content=PRINT_CSS)
+        page.emulate_media(media="print")
+        margin = {"top": "18mm", "bottom": "18mm", "left": "16mm", "right": "16mm"}
+        page.pdf(path=str(out), format="A4", print_background=True, margin=margin)
+    finally:
+        page.close()
     return found
 
 

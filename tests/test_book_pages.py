@@ -250,14 +250,13 @@ def test_nothing_scrolls_sideways(
 
 
 @pytest.mark.browser
-def test_the_book_prints_to_one_pdf_with_math_and_figures(book_html: Path, tmp_path: Path) -> None:
-    import shutil
-
+def test_the_book_prints_to_one_pdf_with_math_and_figures(
+    book_html: Path, chromium: Browser, tmp_path: Path
+) -> None:
     from course.book_pdf import print_book
 
     out = tmp_path / "book.pdf"
-    executable = shutil.which("chromium") or shutil.which("chromium-browser")
-    found = print_book(book_html, out, executable)
+    found = print_book(book_html, out, browser=chromium)
     assert found["raw"] == 0, f"{found['raw']} formulas were not typeset"
     assert not found["broken"], f"images that did not load: {found['broken'][:5]}"
     assert found["images"] > 40, f"only {found['images']} images reached the PDF"
