@@ -10,10 +10,11 @@ JB_FLAGS := -W -n --keep-going
 LAB ?= 01
 LABS ?= $(wildcard labs/lab*.ipynb)
 
-.PHONY: help venv assets book test lint labs lab grade grades gradescope release bench clean
+.PHONY: help venv assets book pdf test lint labs lab grade grades gradescope release bench clean
 
 help:
 	@echo "make book            build the HTML book into _build/html"
+	@echo "make pdf             print the built book to _build/pdf/book.pdf (headless Chromium)"
 	@echo "make test            run the whole test suite (builds the book first)"
 	@echo "make lab             open JupyterLab on the labs"
 	@echo "make labs            regenerate labs/ from solutions/ (FORCE=1: edited ones too)"
@@ -43,6 +44,9 @@ $(ASSETS): package.json package-lock.json course/assets.py | $(DEPS)
 
 book: $(DEPS) $(ASSETS)
 	$(BIN)/jupyter-book build . $(JB_FLAGS)
+
+pdf: book
+	$(PY) -m course.book_pdf
 
 test: book
 	$(BIN)/ruff check .
