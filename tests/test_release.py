@@ -199,9 +199,11 @@ def test_edition_makefile_shares_the_course_recipes() -> None:
     """The student's Makefile is a template: its recipes must not drift from the course's."""
     template = ROOT / "course" / "grading" / "student_edition" / "Makefile"
     mine, theirs = _recipes((ROOT / "Makefile").read_text()), _recipes(template.read_text())
-    for target in ("venv", "$(DEPS)", "assets", "$(ASSETS)", "book", "lab", "grade", "grades"):
+    for target in ("venv", "$(DEPS)", "assets", "$(ASSETS)", "book", "lab", "grade"):
         assert theirs[target] == mine[target], f"`{target}` differs from the course Makefile"
     assert "course.grading.grade_labs" in theirs["test"]
+    assert "course.grading.grade_labs" in theirs["grades"]  # a class is the instructor's
+    assert "classroom" not in theirs["grades"]
 
 
 def test_edition_tests_record_the_labs_full_points(edition: Path) -> None:
