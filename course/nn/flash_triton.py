@@ -7,13 +7,15 @@ running maximum, a running sum and an unnormalised output (the online softmax). 
 
 Without CUDA, importing this module switches Triton to its interpreter
 (``TRITON_INTERPRET=1``), which runs the same kernel with NumPy on the CPU: slow, but
-exact enough to test the kernel on tiny shapes.
+exact enough to test the kernel on tiny shapes. With the interpreter off the kernel is
+compiled for the GPU and every tensor it sees must live there.
 """
 
 from __future__ import annotations
 
 import math
 import os
+from typing import NamedTuple
 
 import torch
 from torch import Tensor
@@ -24,10 +26,41 @@ if not torch.cuda.is_available():
 import triton
 import triton.language as tl
 
-from course.gpu.attention import check_qkv, tiled_attention_backward
+from course.nn.tiled_attention import tiled_attention_backward
 
 #: dtypes the kernel accepts.
 DTYPES = (torch.float32, torch.float16, torch.bfloat16)
+#: head dimensions the kernel accepts (tl.arange needs a power of two).
+HEAD_DIMS = (16, 32, 64, 128)
+
+
+class LaunchConfig(NamedTuple):
+    """Tile sizes and the GPU resources of one launch."""
+
+    block_m: int  # queries per program
+    block_n: int  # keys per step of the inner loop
+    num_warps: int  # 32 threads each, per program
+    num_stages: int  # key/value tiles in flight (software pipelining)
+
+
+def launch_config(dtype: torch.dtype, head_dim: int) -> LaunchConfig:
+    """The tiles for one dtype and head dim, sized to fit an A100's 163 KiB of shared memory.
+
+    Shared memory holds the query tile and `num_stages` key and value tiles, so it grows
+    with BLOCK * D * bytes per element. Half precision at D <= 64 affords big tiles and
+    deep pipelining; D = 128 doubles every tile, so it uses more warps and fewer stages;
+    float32 doubles them again and keeps 32 keys per step at D = 128, where 64 would not
+    fit and would spill registers. tests/test_flash_compile.py checks every entry against
+    the compiled kernel's shared memory for sm_80 and sm_90.
+    """
+    half = dtype in (torch.float16, torch.bfloat16)
+    if half and head_dim <= 64:
+        return LaunchConfig(block_m=128, block_n=64, num_warps=4, num_stages=3)
+    if half:
+        return LaunchConfig(block_m=128, block_n=64, num_warps=8, num_stages=2)
+    if head_dim <= 64:
+        return LaunchConfig(block_m=64, block_n=64, num_warps=4, num_stages=2)
+    return LaunchConfig(block_m=64, block_n=32, num_warps=4, num_stages=2)
 
 
 @triton.jit
@@ -72,8 +105,9 @@ def _flash_forward_kernel(
             visible = visible & (keys[None, :] <= rows[:, None] + offset)
         scores = tl.where(visible, scores, float("-inf"))
         new_max = tl.maximum(row_max, tl.max(scores, 1))
-        p = tl.exp2(scores - new_max[:, None])
-        rescale = tl.exp2(row_max - new_max)
+        safe_max = tl.where(new_max == float("-inf"), 0.0, new_max)  # rows with no key yet
+        p = tl.exp2(scores - safe_max[:, None])
+        rescale = tl.exp2(row_max - safe_max)
         row_sum = row_sum * rescale + tl.sum(p, 1)
         p_v = p.to(v.dtype)  # rounded like the GPU's tensor-core input
         if UPCAST:
@@ -94,58 +128,88 @@ def _flash_forward_kernel(
     tl.store(LSE + bh.to(tl.int64) * t_q + rows, lse, mask=rows < t_q)
 
 
-def flash_forward(
-    q: Tensor, k: Tensor, v: Tensor, causal: bool = False, block_m: int = 64, block_n: int = 64
-) -> tuple[Tensor, Tensor]:
-    """Run the kernel: output (B, H, Tq, D) in q's dtype and log-sum-exp (B, H, Tq) float32.
+def interpreting() -> bool:
+    """True when Triton runs kernels in its CPU interpreter (TRITON_INTERPRET=1)."""
+    return bool(triton.knobs.runtime.interpret)
 
-    D must be a power of two from 16 to 128; any Tq, Tk (tails are masked).
-    """
-    check_qkv(q, k, v, causal)
+
+def check_qkv(q: Tensor, k: Tensor, v: Tensor, causal: bool) -> None:
+    """Raise one clear error when the kernel cannot attend q, k, v together."""
+    if not (q.ndim == k.ndim == v.ndim == 4):
+        raise ValueError(f"q, k, v must be 4-D (B, H, T, D), got {q.ndim}, {k.ndim}, {v.ndim} dims")
+    if k.shape != v.shape or q.shape[:2] != k.shape[:2] or q.shape[3] != k.shape[3]:
+        raise ValueError(
+            f"incompatible shapes q {tuple(q.shape)}, k {tuple(k.shape)}, v {tuple(v.shape)}"
+        )
+    if k.shape[2] == 0:
+        raise ValueError("attention needs at least one key")
+    if causal and q.shape[2] > k.shape[2]:
+        raise ValueError(f"causal attention needs Tq <= Tk, got Tq={q.shape[2]}, Tk={k.shape[2]}")
     if not (q.dtype == k.dtype == v.dtype) or q.dtype not in DTYPES:
         raise TypeError(
             f"q, k, v must share one dtype of {DTYPES}, got {q.dtype}, {k.dtype}, {v.dtype}"
         )
+    if q.shape[3] not in HEAD_DIMS:
+        raise ValueError(f"head dim must be one of {HEAD_DIMS}, got {q.shape[3]}")
+    devices = {str(x.device) for x in (q, k, v)}
+    if len(devices) > 1:
+        raise ValueError(f"q, k, v must be on one device, got {sorted(devices)}")
+    if not interpreting() and not q.is_cuda:
+        raise ValueError(
+            f"q, k, v are on {q.device}, but Triton's interpreter is off, so the kernel is "
+            "compiled for the GPU: move them to CUDA (or set TRITON_INTERPRET=1 before "
+            "importing Triton to run it on the CPU)"
+        )
+
+
+def flash_forward(
+    q: Tensor, k: Tensor, v: Tensor, causal: bool = False,
+    block_m: int | None = None, block_n: int | None = None,
+) -> tuple[Tensor, Tensor]:  # fmt: skip
+    """Run the kernel: output (B, H, Tq, D) in q's dtype and log-sum-exp (B, H, Tq) float32.
+
+    Tiles default to :func:`launch_config` for q's dtype and head dim; any Tq, Tk (tails
+    are masked).
+    """
+    check_qkv(q, k, v, causal)
     b, h, t_q, d = q.shape
-    if d not in (16, 32, 64, 128):
-        raise ValueError(f"head dim must be 16, 32, 64 or 128, got {d}")
+    config = launch_config(q.dtype, d)
+    config = config._replace(block_m=block_m or config.block_m, block_n=block_n or config.block_n)
     t_k = k.shape[2]
     q, k, v = q.contiguous(), k.contiguous(), v.contiguous()
     out = torch.empty_like(q)
     lse = torch.empty((b, h, t_q), device=q.device, dtype=torch.float32)
-    grid = (triton.cdiv(t_q, block_m), b * h)
-    precision = "ieee" if q.dtype == torch.float32 else "tf32"
-    upcast = q.dtype == torch.bfloat16 and os.environ.get("TRITON_INTERPRET") == "1"
+    grid = (triton.cdiv(t_q, config.block_m), b * h)
+    precision = "ieee" if q.dtype == torch.float32 else "tf32"  # no TF32 rounding of fp32
+    upcast = q.dtype == torch.bfloat16 and interpreting()
     _flash_forward_kernel[grid](
         q, k, v, out, lse, t_q, t_k, 1.0 / math.sqrt(d),
-        CAUSAL=causal, BLOCK_M=block_m, BLOCK_N=block_n, HEAD_DIM=d,
+        CAUSAL=causal, BLOCK_M=config.block_m, BLOCK_N=config.block_n, HEAD_DIM=d,
         PRECISION=precision, UPCAST=upcast,
+        num_warps=config.num_warps, num_stages=config.num_stages,
     )  # fmt: skip
     return out, lse
 
 
 class FlashAttention(torch.autograd.Function):
-    """Triton forward; backward recomputes probabilities tile by tile from the saved lse."""
+    """Triton forward; the backward recomputes probabilities tile by tile from the saved lse."""
 
     @staticmethod
-    def forward(ctx, q: Tensor, k: Tensor, v: Tensor, causal: bool, block: int) -> Tensor:  # type: ignore[override]
+    def forward(ctx, q: Tensor, k: Tensor, v: Tensor, causal: bool, block: int | None) -> Tensor:  # type: ignore[override]
         out, lse = flash_forward(q, k, v, causal, block, block)
         ctx.save_for_backward(q, k, v, out, lse)
-        ctx.causal, ctx.block = causal, block
+        ctx.causal = causal
         return out
 
     @staticmethod
     def backward(ctx, grad_out: Tensor):  # type: ignore[override]
         q, k, v, out, lse = ctx.saved_tensors
-        backward_block = max(ctx.block, 512)  # bigger PyTorch tiles: fewer Python steps
-        dq, dk, dv = tiled_attention_backward(
-            q, k, v, out, lse, grad_out, ctx.causal, backward_block
-        )
+        dq, dk, dv = tiled_attention_backward(q, k, v, out, lse, grad_out, causal=ctx.causal)
         return dq, dk, dv, None, None
 
 
 def flash_attention(
-    q: Tensor, k: Tensor, v: Tensor, causal: bool = False, block: int = 64
+    q: Tensor, k: Tensor, v: Tensor, causal: bool = False, block: int | None = None
 ) -> Tensor:
     """Differentiable FlashAttention: q (B, H, Tq, D), k and v (B, H, Tk, D) -> (B, H, Tq, D)."""
     return FlashAttention.apply(q, k, v, causal, block)

@@ -1,7 +1,8 @@
-"""The Triton FlashAttention kernel and the tiled PyTorch attention against the naive one.
+"""The Triton FlashAttention kernel against naive attention, and the GPT running on it.
 
 Without CUDA the kernel runs in Triton's CPU interpreter (TRITON_INTERPRET=1, set before
 Triton is imported), so the shapes here are tiny; the CUDA tests at the end use real sizes.
+Every tensor is made on DEVICE: the compiled kernel refuses CPU tensors.
 """
 
 from __future__ import annotations
@@ -14,8 +15,10 @@ import torch
 if not torch.cuda.is_available():
     os.environ.setdefault("TRITON_INTERPRET", "1")
 
-from course.gpu.attention import naive_attention, tiled_attention, tiled_attention_backward
-from course.gpu.flash_triton import flash_attention, flash_forward
+from course.nn.flash_triton import flash_attention, flash_forward, launch_config
+from course.nn.gpt import GPT, GPTConfig
+from course.nn.kv_cache import generate, generate_with_cache
+from course.nn.tiled_attention import naive_attention
 
 HAS_CUDA = torch.cuda.is_available()
 DEVICE = "cuda" if HAS_CUDA else "cpu"
@@ -41,15 +44,13 @@ def _max_error(got: torch.Tensor, want: torch.Tensor) -> float:
 def test_triton_forward_matches_naive(dtype, causal, t_q, t_k, d):
     q, k, v = _qkv(t_q, t_k, d, dtype)
     out, lse = flash_forward(q, k, v, causal, block_m=16, block_n=16)
-    want = naive_attention(q.float(), k.float(), v.float(), causal)
+    want = naive_attention(q.float(), k.float(), v.float(), causal=causal)
     assert out.dtype == dtype and out.shape == q.shape
     assert _max_error(out, want) < TOLERANCE[dtype]
     scores = q.float() @ k.float().transpose(-2, -1) / d**0.5
     if causal:
-        scores = scores.masked_fill(
-            torch.ones(t_q, t_k, dtype=torch.bool, device=DEVICE).tril(t_k - t_q).logical_not(),
-            float("-inf"),
-        )
+        keep = torch.ones(t_q, t_k, dtype=torch.bool, device=DEVICE).tril(t_k - t_q)
+        scores = scores.masked_fill(~keep, float("-inf"))
     assert _max_error(lse, torch.logsumexp(scores, dim=-1)) < 1e-4
 
 
@@ -65,7 +66,7 @@ def test_triton_backward_matches_autograd(causal, t, d):
     q, k, v = (x.requires_grad_() for x in _qkv(t, t, d, torch.float32, seed=1))
     grad = torch.randn(q.shape, generator=torch.Generator().manual_seed(2)).to(DEVICE)
     got = torch.autograd.grad((flash_attention(q, k, v, causal, 16) * grad).sum(), (q, k, v))
-    want = torch.autograd.grad((naive_attention(q, k, v, causal) * grad).sum(), (q, k, v))
+    want = torch.autograd.grad((naive_attention(q, k, v, causal=causal) * grad).sum(), (q, k, v))
     for name, g, w in zip("qkv", got, want, strict=True):
         assert _max_error(g, w) < 1e-4, f"d{name}"
 
@@ -80,19 +81,6 @@ def test_triton_backward_in_bfloat16():
         assert _max_error(g, w) < 0.1
 
 
-@pytest.mark.parametrize("causal", [False, True], ids=["full", "causal"])
-def test_tiled_attention_and_backward_match_naive(causal):
-    q, k, v = _qkv(30, 45, 8, torch.float32, seed=4)
-    out, lse = tiled_attention(q, k, v, causal, block=7)
-    assert _max_error(out, naive_attention(q, k, v, causal)) < 1e-5
-    leaves = [x.clone().requires_grad_() for x in (q, k, v)]
-    grad = torch.randn(q.shape, generator=torch.Generator().manual_seed(5)).to(DEVICE)
-    want = torch.autograd.grad((naive_attention(*leaves, causal=causal) * grad).sum(), leaves)
-    got = tiled_attention_backward(q, k, v, out, lse, grad, causal, block=7)
-    for g, w in zip(got, want, strict=True):
-        assert _max_error(g, w) < 1e-4
-
-
 def test_bad_inputs_raise_one_clear_error():
     q, k, v = _qkv(8, 8, 16, torch.float32)
     with pytest.raises(ValueError, match="head dim"):
@@ -102,7 +90,41 @@ def test_bad_inputs_raise_one_clear_error():
     with pytest.raises(ValueError, match="Tq <= Tk"):
         flash_forward(*_qkv(9, 8, 16, torch.float32), causal=True)
     with pytest.raises(ValueError, match="4-D"):
-        naive_attention(q[0], k[0], v[0])
+        flash_forward(q[0], k[0], v[0])
+
+
+def test_cpu_tensors_with_the_interpreter_off_get_one_clear_error(monkeypatch):
+    """With CUDA present the interpreter is off: a CPU tensor must not reach Triton's
+    launcher (whose message is "Pointer argument cannot be accessed from Triton")."""
+    monkeypatch.setenv("TRITON_INTERPRET", "0")
+    q, k, v = (x.cpu() for x in _qkv(8, 8, 16, torch.float32))
+    with pytest.raises(ValueError, match=r"interpreter is off.*move them to CUDA"):
+        flash_forward(q, k, v)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16], ids=str)
+@pytest.mark.parametrize("d", [64, 128])
+def test_the_launch_configuration_depends_on_dtype_and_head_dim(dtype, d):
+    config = launch_config(dtype, d)
+    element = torch.finfo(dtype).bits // 8
+    # query tile + stages of key and value tiles: what the kernel keeps in shared memory
+    tiles = (config.block_m + 2 * config.num_stages * config.block_n) * d * element
+    assert tiles <= 163 * 1024, f"{config} needs {tiles} bytes of tiles, over an A100's 163 KiB"
+    if dtype == torch.float32 and d == 128:
+        assert config.block_n < 64, "fp32 at D=128 with 64x64 tiles overflows an A100"
+
+
+def test_gpt_with_the_triton_backend_trains_and_generates_like_sdpa():
+    torch.manual_seed(0)
+    config = GPTConfig(vocab_size=40, block_size=24, n_layer=1, n_head=2, d_model=32)
+    sdpa = GPT(config).to(DEVICE).eval()
+    triton_model = GPT(GPTConfig(**{**config.__dict__, "attention": "triton"})).to(DEVICE).eval()
+    triton_model.load_state_dict(sdpa.state_dict())
+    idx = torch.randint(0, 40, (2, 19), generator=torch.Generator().manual_seed(1)).to(DEVICE)
+    assert _max_error(triton_model(idx), sdpa(idx)) < 1e-4
+    prompt = idx[:1, :4]
+    cached = generate_with_cache(triton_model, prompt, 6)
+    assert torch.equal(cached, generate(triton_model, prompt, 6))
 
 
 @pytest.mark.skipif(not HAS_CUDA, reason="needs a CUDA GPU")
