@@ -7,8 +7,9 @@ running maximum, a running sum and an unnormalised output (the online softmax). 
 
 Without CUDA, importing this module switches Triton to its interpreter
 (``TRITON_INTERPRET=1``), which runs the same kernel with NumPy on the CPU: slow, but
-exact enough to test the kernel on tiny shapes. With the interpreter off the kernel is
-compiled for the GPU and every tensor it sees must live there.
+exact enough to test the kernel on tiny shapes. Triton reads that switch when it is first
+imported, and ``torch.compile`` imports it too: import this module first. With the
+interpreter off the kernel is compiled for the GPU and every tensor it sees must live there.
 """
 
 from __future__ import annotations
