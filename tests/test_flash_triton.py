@@ -111,7 +111,7 @@ def test_the_launch_configuration_depends_on_dtype_and_head_dim(dtype, d):
     tiles = (config.block_m + 2 * config.num_stages * config.block_n) * d * element
     assert tiles <= 163 * 1024, f"{config} needs {tiles} bytes of tiles, over an A100's 163 KiB"
     if dtype == torch.float32 and d == 128:
-        assert config.block_n < 64, "fp32 at D=128 with 64x64 tiles overflows an A100"
+        assert config.block_m * config.block_n < 64 * 64, "fp32 64x64 tiles at D=128 spill"
 
 
 def test_gpt_with_the_triton_backend_trains_and_generates_like_sdpa():

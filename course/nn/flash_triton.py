@@ -45,23 +45,26 @@ class LaunchConfig(NamedTuple):
 
 
 def launch_config(dtype: torch.dtype, head_dim: int) -> LaunchConfig:
-    """The tiles for one dtype and head dim, sized to fit an A100's 163 KiB of shared memory.
+    """The tiles for one dtype and head dim: within shared memory, without register spills.
 
-    Shared memory holds the query tile and `num_stages` key and value tiles, so it grows
-    with BLOCK * D * bytes per element. Half precision at D <= 64 affords big tiles and
-    deep pipelining; D = 128 doubles every tile, so it uses more warps and fewer stages;
-    float32 doubles them again and keeps 32 keys per step at D = 128, where 64 would not
-    fit and would spill registers. tests/test_flash_compile.py checks every entry against
-    the compiled kernel's shared memory for sm_80 and sm_90.
+    A program keeps its query tile, its output accumulator (BLOCK_M, D) in float32 and
+    one key and one value tile in registers, and `num_stages` key/value tiles in shared
+    memory. Every tile grows with D, and float32 tiles are twice the bytes of half ones
+    and multiply on the slower non-tensor-core path. So half precision at D <= 64 takes
+    128 queries over 8 warps (4 would spill) and three stages; at D = 128, 64 queries over
+    4 warps; float32 uses 8 warps (twice the threads to share the registers) and 32 keys
+    per step, and at D = 128 also 32 queries. Larger float32 tiles spill registers (the first version's 64 x 64 at
+    D = 128 did). tests/test_flash_compile.py compiles these for sm_80 and sm_90 and
+    checks shared memory and spills.
     """
     half = dtype in (torch.float16, torch.bfloat16)
     if half and head_dim <= 64:
-        return LaunchConfig(block_m=128, block_n=64, num_warps=4, num_stages=3)
+        return LaunchConfig(block_m=128, block_n=64, num_warps=8, num_stages=3)
     if half:
-        return LaunchConfig(block_m=128, block_n=64, num_warps=8, num_stages=2)
+        return LaunchConfig(block_m=64, block_n=64, num_warps=4, num_stages=3)
     if head_dim <= 64:
-        return LaunchConfig(block_m=64, block_n=64, num_warps=4, num_stages=2)
-    return LaunchConfig(block_m=64, block_n=32, num_warps=4, num_stages=2)
+        return LaunchConfig(block_m=64, block_n=32, num_warps=8, num_stages=2)
+    return LaunchConfig(block_m=32, block_n=32, num_warps=8, num_stages=2)
 
 
 @triton.jit
