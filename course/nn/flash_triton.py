@@ -53,9 +53,9 @@ def launch_config(dtype: torch.dtype, head_dim: int) -> LaunchConfig:
     and multiply on the slower non-tensor-core path. So half precision at D <= 64 takes
     128 queries over 8 warps (4 would spill) and three stages; at D = 128, 64 queries over
     4 warps; float32 uses 8 warps (twice the threads to share the registers) and 32 keys
-    per step, and at D = 128 also 32 queries. Larger float32 tiles spill registers (the first version's 64 x 64 at
-    D = 128 did). tests/test_flash_compile.py compiles these for sm_80 and sm_90 and
-    checks shared memory and spills.
+    per step, and at D = 128 also 32 queries. Larger float32 tiles spill registers (the
+    first version's 64 x 64 at D = 128 did). tests/test_flash_compile.py compiles these
+    for sm_80 and sm_90 and checks shared memory and spills.
     """
     half = dtype in (torch.float16, torch.bfloat16)
     if half and head_dim <= 64:
