@@ -53,10 +53,25 @@ def _ptxas_report(ptx: str, capability: int) -> dict[str, int]:
     }
 
 
-def compile_forward(
-    dtype: torch.dtype, head_dim: int, causal: bool, capability: int
+#: kernel name -> (its function's name in course.nn.flash_triton, pointer arguments:
+#: True for those in the input dtype, False for float32 ones, launch configuration).
+KERNELS = {
+    "forward": ("_flash_forward_kernel", {"Q": 1, "K": 1, "V": 1, "Out": 1, "LSE": 0}),
+    "backward dK dV": (
+        "_flash_backward_dkdv_kernel",
+        {"Q": 1, "K": 1, "V": 1, "DO": 1, "LSE": 0, "DELTA": 0, "DK": 1, "DV": 1},
+    ),
+    "backward dQ": (
+        "_flash_backward_dq_kernel",
+        {"Q": 1, "K": 1, "V": 1, "DO": 1, "LSE": 0, "DELTA": 0, "DQ": 1},
+    ),
+}
+
+
+def compile_kernel(
+    kernel_name: str, dtype: torch.dtype, head_dim: int, causal: bool, capability: int
 ) -> dict[str, Any]:
-    """Compile the forward kernel with its launch configuration for sm_<capability>."""
+    """Compile one kernel with its launch configuration for sm_<capability>; its report."""
     import triton
     from triton.backends.compiler import GPUTarget
     from triton.compiler import ASTSource
@@ -65,21 +80,25 @@ def compile_forward(
 
     if os.environ.get("TRITON_INTERPRET") == "1":
         raise RuntimeError("Triton's interpreter is on: set TRITON_INTERPRET=0 to compile")
-    config = flash_triton.launch_config(dtype, head_dim)
+    function_name, pointers = KERNELS[kernel_name]
+    if kernel_name == "forward":
+        config = flash_triton.launch_config(dtype, head_dim)
+    else:
+        config = flash_triton.backward_launch_config(dtype, head_dim)
     element = TRITON_TYPE[dtype]
-    signature = {name: f"*{element}" for name in ("Q", "K", "V", "Out")}
-    signature |= {"LSE": "*fp32", "t_q": "i32", "t_k": "i32", "scale": "fp32"}
+    signature = {name: f"*{element}" if same else "*fp32" for name, same in pointers.items()}
+    signature |= {"t_q": "i32", "t_k": "i32", "scale": "fp32"}
     constants = {
         "CAUSAL": causal, "BLOCK_M": config.block_m, "BLOCK_N": config.block_n,
         "HEAD_DIM": head_dim, "PRECISION": "ieee" if dtype == torch.float32 else "tf32",
         "UPCAST": False,
     }  # fmt: skip
     signature |= dict.fromkeys(constants, "constexpr")
-    source = ASTSource(flash_triton._flash_forward_kernel, signature, constants)
+    source = ASTSource(getattr(flash_triton, function_name), signature, constants)
     options = {"num_warps": config.num_warps, "num_stages": config.num_stages}
     kernel = triton.compile(source, target=GPUTarget("cuda", capability, 32), options=options)
     return {
-        "kernel": "forward", "dtype": element, "head_dim": head_dim, "causal": causal,
+        "kernel": kernel_name, "dtype": element, "head_dim": head_dim, "causal": causal,
         "target": f"sm_{capability}", **config._asdict(),
         "shared_bytes": kernel.metadata.shared, "shared_limit": SHARED_LIMIT[capability],
         **_ptxas_report(kernel.asm["ptx"], capability),
@@ -90,7 +109,8 @@ def main() -> None:
     from benchmarks import record
 
     reports = [
-        compile_forward(dtype, head_dim, causal, capability)
+        compile_kernel(kernel, dtype, head_dim, causal, capability)
+        for kernel in KERNELS
         for capability in SHARED_LIMIT
         for dtype in TRITON_TYPE
         for head_dim in (64, 128)
@@ -98,7 +118,8 @@ def main() -> None:
     ]
     for r in reports:
         print(
-            f"{r['target']} {r['dtype']} D={r['head_dim']:3} causal={r['causal']!s:5} "
+            f"{r['kernel']:15} {r['target']} {r['dtype']} D={r['head_dim']:3} "
+            f"causal={r['causal']!s:5} "
             f"shared {r['shared_bytes']:6} / {r['shared_limit']}, {r['registers']} registers, "
             f"{r['spill_store_bytes']} bytes spilled"
         )

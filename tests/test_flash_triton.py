@@ -15,10 +15,10 @@ import torch
 if not torch.cuda.is_available():
     os.environ.setdefault("TRITON_INTERPRET", "1")
 
-from course.nn.flash_triton import flash_attention, flash_forward, launch_config
+from course.nn.flash_triton import flash_attention, flash_backward, flash_forward, launch_config
 from course.nn.gpt import GPT, GPTConfig
 from course.nn.kv_cache import generate, generate_with_cache
-from course.nn.tiled_attention import naive_attention
+from course.nn.tiled_attention import naive_attention, tiled_attention_backward
 
 HAS_CUDA = torch.cuda.is_available()
 DEVICE = "cuda" if HAS_CUDA else "cpu"
@@ -60,15 +60,41 @@ def test_triton_forward_head_dim_128_with_tails():
     assert _max_error(out, naive_attention(q, k, v, causal=True)) < 1e-5
 
 
+@pytest.mark.parametrize("backward", ["triton", "pytorch"])
 @pytest.mark.parametrize("causal", [False, True], ids=["full", "causal"])
 @pytest.mark.parametrize(("t", "d"), [(23, 16), (40, 32)])
-def test_triton_backward_matches_autograd(causal, t, d):
+def test_flash_attention_gradients_match_autograd(causal, t, d, backward):
     q, k, v = (x.requires_grad_() for x in _qkv(t, t, d, torch.float32, seed=1))
     grad = torch.randn(q.shape, generator=torch.Generator().manual_seed(2)).to(DEVICE)
-    got = torch.autograd.grad((flash_attention(q, k, v, causal, 16) * grad).sum(), (q, k, v))
+    out = flash_attention(q, k, v, causal, 16, backward=backward)
+    got = torch.autograd.grad((out * grad).sum(), (q, k, v))
     want = torch.autograd.grad((naive_attention(q, k, v, causal=causal) * grad).sum(), (q, k, v))
     for name, g, w in zip("qkv", got, want, strict=True):
         assert _max_error(g, w) < 1e-4, f"d{name}"
+
+
+#: Largest |error| of a gradient per input dtype against float32 autograd.
+GRAD_TOLERANCE = {torch.float32: 1e-4, torch.float16: 1e-2, torch.bfloat16: 6e-2}
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16], ids=str)
+@pytest.mark.parametrize("causal", [False, True], ids=["full", "causal"])
+@pytest.mark.parametrize(("t_q", "t_k", "d"), [(21, 21, 64), (13, 37, 128), (40, 40, 64)])
+def test_triton_backward_kernels_match_autograd_and_the_tiled_backward(dtype, causal, t_q, t_k, d):
+    """FlashAttention-2's dK/dV and dQ kernels, with tails (block 16) and Tq < Tk."""
+    q, k, v = _qkv(t_q, t_k, d, dtype, seed=6)
+    grad = torch.randn(q.shape, generator=torch.Generator().manual_seed(7)).to(DEVICE, dtype)
+    out, lse = flash_forward(q, k, v, causal, block_m=16, block_n=16)
+    got = flash_backward(q, k, v, out, lse, grad, causal, block_m=16, block_n=16)
+    leaves = [x.float().requires_grad_() for x in (q, k, v)]
+    want = torch.autograd.grad(
+        (naive_attention(*leaves, causal=causal) * grad.float()).sum(), leaves
+    )
+    tiled = tiled_attention_backward(q, k, v, out, lse, grad, causal=causal)
+    for name, g, w, t in zip("qkv", got, want, tiled, strict=True):
+        assert g.dtype == dtype and g.shape == w.shape
+        assert _max_error(g, w) < GRAD_TOLERANCE[dtype], f"d{name} against autograd"
+        assert _max_error(g, t) < GRAD_TOLERANCE[dtype], f"d{name} against the tiled backward"
 
 
 def test_triton_backward_in_bfloat16():
@@ -83,6 +109,8 @@ def test_triton_backward_in_bfloat16():
 
 def test_bad_inputs_raise_one_clear_error():
     q, k, v = _qkv(8, 8, 16, torch.float32)
+    with pytest.raises(ValueError, match="backward must be one of"):
+        flash_attention(q, k, v, backward="cuda")
     with pytest.raises(ValueError, match="head dim"):
         flash_forward(*_qkv(8, 8, 24, torch.float32))
     with pytest.raises(TypeError, match="dtype"):

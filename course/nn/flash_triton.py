@@ -1,4 +1,4 @@
-"""FlashAttention's forward pass as a Triton kernel, with a tiled PyTorch backward.
+"""FlashAttention in Triton: the forward kernel, and FlashAttention-2's backward kernels.
 
 One program computes one (BLOCK_M, D) tile of the output for one (batch, head): it keeps
 its query tile in fast on-chip memory, streams key and value tiles past it, and updates a
@@ -195,25 +195,182 @@ def flash_forward(
     return out, lse
 
 
+def backward_launch_config(dtype: torch.dtype, head_dim: int) -> LaunchConfig:
+    """Tiles of the two backward kernels, smaller than the forward's: a program holds two
+    float32 accumulators (dK and dV) and four input tiles at once. 32 keys per program
+    keep the dK/dV kernel from spilling registers (64 spilled on sm_80), 8 warps share
+    the registers, and float32 fits only one stage beside its tiles, with 16 queries per
+    step at D = 128 (32 spilled on sm_90)."""
+    if dtype in (torch.float16, torch.bfloat16):
+        return LaunchConfig(block_m=64, block_n=32, num_warps=8, num_stages=2)
+    if head_dim <= 64:
+        return LaunchConfig(block_m=32, block_n=32, num_warps=8, num_stages=1)
+    return LaunchConfig(block_m=16, block_n=32, num_warps=8, num_stages=1)
+
+
+@triton.jit
+def _flash_backward_dkdv_kernel(
+    Q, K, V, DO, LSE, DELTA, DK, DV,  # q do (BH, Tq, D), k v dk dv (BH, Tk, D), lse delta (BH, Tq)
+    t_q, t_k, scale,
+    CAUSAL: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
+    HEAD_DIM: tl.constexpr, PRECISION: tl.constexpr, UPCAST: tl.constexpr,
+):  # fmt: skip
+    """One (BLOCK_N, D) tile of dK and dV: stream the query tiles that see these keys."""
+    tile, bh = tl.program_id(0), tl.program_id(1)
+    keys = tile * BLOCK_N + tl.arange(0, BLOCK_N)
+    dims = tl.arange(0, HEAD_DIM)
+    q_base, k_base = bh.to(tl.int64) * t_q * HEAD_DIM, bh.to(tl.int64) * t_k * HEAD_DIM
+    key_ok = keys[:, None] < t_k
+    kv_offsets = k_base + keys[:, None] * HEAD_DIM + dims[None, :]
+    k = tl.load(K + kv_offsets, mask=key_ok, other=0.0)  # (BLOCK_N, D)
+    v = tl.load(V + kv_offsets, mask=key_ok, other=0.0)
+    if UPCAST:  # the interpreter's dot mishandles bf16
+        k, v = k.to(tl.float32), v.to(tl.float32)
+    dk = tl.zeros([BLOCK_N, HEAD_DIM], tl.float32)
+    dv = tl.zeros([BLOCK_N, HEAD_DIM], tl.float32)
+    offset = t_k - t_q  # causal masks align bottom-right
+    first = 0
+    if CAUSAL:  # queries before (first key - offset) see none of these keys: skip them
+        first = tl.maximum(0, tile * BLOCK_N - offset) // BLOCK_M * BLOCK_M
+    for start in range(first, t_q, BLOCK_M):
+        rows = start + tl.arange(0, BLOCK_M)
+        row_ok = rows < t_q
+        q_offsets = q_base + rows[:, None] * HEAD_DIM + dims[None, :]
+        q = tl.load(Q + q_offsets, mask=row_ok[:, None], other=0.0)  # (BLOCK_M, D)
+        do = tl.load(DO + q_offsets, mask=row_ok[:, None], other=0.0)
+        if UPCAST:
+            q, do = q.to(tl.float32), do.to(tl.float32)
+        lse = tl.load(LSE + bh.to(tl.int64) * t_q + rows, mask=row_ok, other=0.0)
+        delta = tl.load(DELTA + bh.to(tl.int64) * t_q + rows, mask=row_ok, other=0.0)
+        scores = tl.dot(q, tl.trans(k), input_precision=PRECISION) * scale  # (BLOCK_M, BLOCK_N)
+        visible = row_ok[:, None] & (keys[None, :] < t_k)
+        if CAUSAL:
+            visible = visible & (keys[None, :] <= rows[:, None] + offset)
+        p = tl.where(visible, tl.exp(scores - lse[:, None]), 0.0)  # the forward's probabilities
+        dv += tl.dot(tl.trans(p.to(do.dtype)), do, input_precision=PRECISION)
+        dp = tl.dot(do, tl.trans(v), input_precision=PRECISION)  # (BLOCK_M, BLOCK_N)
+        ds = p * (dp - delta[:, None]) * scale
+        dk += tl.dot(tl.trans(ds.to(q.dtype)), q, input_precision=PRECISION)
+    tl.store(DK + kv_offsets, dk.to(DK.dtype.element_ty), mask=key_ok)
+    tl.store(DV + kv_offsets, dv.to(DV.dtype.element_ty), mask=key_ok)
+
+
+@triton.jit
+def _flash_backward_dq_kernel(
+    Q, K, V, DO, LSE, DELTA, DQ,
+    t_q, t_k, scale,
+    CAUSAL: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
+    HEAD_DIM: tl.constexpr, PRECISION: tl.constexpr, UPCAST: tl.constexpr,
+):  # fmt: skip
+    """One (BLOCK_M, D) tile of dQ: stream the key tiles these queries see."""
+    tile, bh = tl.program_id(0), tl.program_id(1)
+    rows = tile * BLOCK_M + tl.arange(0, BLOCK_M)
+    dims = tl.arange(0, HEAD_DIM)
+    q_base, k_base = bh.to(tl.int64) * t_q * HEAD_DIM, bh.to(tl.int64) * t_k * HEAD_DIM
+    row_ok = rows < t_q
+    q_offsets = q_base + rows[:, None] * HEAD_DIM + dims[None, :]
+    q = tl.load(Q + q_offsets, mask=row_ok[:, None], other=0.0)  # (BLOCK_M, D)
+    do = tl.load(DO + q_offsets, mask=row_ok[:, None], other=0.0)
+    if UPCAST:
+        q, do = q.to(tl.float32), do.to(tl.float32)
+    lse = tl.load(LSE + bh.to(tl.int64) * t_q + rows, mask=row_ok, other=0.0)
+    delta = tl.load(DELTA + bh.to(tl.int64) * t_q + rows, mask=row_ok, other=0.0)
+    dq = tl.zeros([BLOCK_M, HEAD_DIM], tl.float32)
+    offset = t_k - t_q
+    stop = t_k
+    if CAUSAL:  # keys past the tile's last query are all masked: skip them
+        stop = tl.minimum(t_k, (tile + 1) * BLOCK_M + offset)
+    for start in range(0, stop, BLOCK_N):
+        keys = start + tl.arange(0, BLOCK_N)
+        key_ok = keys[:, None] < t_k
+        kv_offsets = k_base + keys[:, None] * HEAD_DIM + dims[None, :]
+        k = tl.load(K + kv_offsets, mask=key_ok, other=0.0)  # (BLOCK_N, D)
+        v = tl.load(V + kv_offsets, mask=key_ok, other=0.0)
+        if UPCAST:
+            k, v = k.to(tl.float32), v.to(tl.float32)
+        scores = tl.dot(q, tl.trans(k), input_precision=PRECISION) * scale
+        visible = row_ok[:, None] & (keys[None, :] < t_k)
+        if CAUSAL:
+            visible = visible & (keys[None, :] <= rows[:, None] + offset)
+        p = tl.where(visible, tl.exp(scores - lse[:, None]), 0.0)
+        dp = tl.dot(do, tl.trans(v), input_precision=PRECISION)
+        ds = p * (dp - delta[:, None]) * scale
+        dq += tl.dot(ds.to(k.dtype), k, input_precision=PRECISION)
+    tl.store(DQ + q_offsets, dq.to(DQ.dtype.element_ty), mask=row_ok[:, None])
+
+
+def flash_backward(
+    q: Tensor, k: Tensor, v: Tensor, out: Tensor, lse: Tensor, grad_out: Tensor,
+    causal: bool = False, block_m: int | None = None, block_n: int | None = None,
+) -> tuple[Tensor, Tensor, Tensor]:  # fmt: skip
+    """FlashAttention-2's backward in Triton: (dq, dk, dv) shaped and typed like q, k, v.
+
+    delta = rowsum(dO * O) first (one line of PyTorch), then two kernels that rebuild the
+    probabilities from lse: one program per key tile accumulates dK and dV over the
+    query tiles, one per query tile accumulates dQ over the key tiles. No atomics.
+    """
+    check_qkv(q, k, v, causal)
+    b, h, t_q, d = q.shape
+    t_k = k.shape[2]
+    config = backward_launch_config(q.dtype, d)
+    config = config._replace(block_m=block_m or config.block_m, block_n=block_n or config.block_n)
+    q, k, v, grad_out = (x.contiguous() for x in (q, k, v, grad_out))
+    delta = (grad_out.float() * out.float()).sum(dim=-1).contiguous()  # (B, H, Tq)
+    lse = lse.contiguous()
+    dq, dk, dv = torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
+    meta = {
+        "CAUSAL": causal, "BLOCK_M": config.block_m, "BLOCK_N": config.block_n,
+        "HEAD_DIM": d, "PRECISION": "ieee" if q.dtype == torch.float32 else "tf32",
+        "UPCAST": q.dtype == torch.bfloat16 and interpreting(),
+        "num_warps": config.num_warps, "num_stages": config.num_stages,
+    }  # fmt: skip
+    scale = 1.0 / math.sqrt(d)
+    _flash_backward_dkdv_kernel[(triton.cdiv(t_k, config.block_n), b * h)](
+        q, k, v, grad_out, lse, delta, dk, dv, t_q, t_k, scale, **meta
+    )
+    _flash_backward_dq_kernel[(triton.cdiv(t_q, config.block_m), b * h)](
+        q, k, v, grad_out, lse, delta, dq, t_q, t_k, scale, **meta
+    )
+    return dq, dk, dv
+
+
+#: Backward passes of :func:`flash_attention`: the Triton kernels, or tiled PyTorch.
+BACKWARDS = ("triton", "pytorch")
+
+
 class FlashAttention(torch.autograd.Function):
-    """Triton forward; the backward recomputes probabilities tile by tile from the saved lse."""
+    """Triton forward; the backward recomputes probabilities tile by tile from the saved lse,
+    in Triton (:func:`flash_backward`) or in PyTorch (``tiled_attention_backward``)."""
 
     @staticmethod
-    def forward(ctx, q: Tensor, k: Tensor, v: Tensor, causal: bool, block: int | None) -> Tensor:  # type: ignore[override]
+    def forward(
+        ctx, q: Tensor, k: Tensor, v: Tensor, causal: bool, block: int | None, backward: str
+    ) -> Tensor:  # type: ignore[override]
         out, lse = flash_forward(q, k, v, causal, block, block)
         ctx.save_for_backward(q, k, v, out, lse)
-        ctx.causal = causal
+        ctx.causal, ctx.block, ctx.backward_kind = causal, block, backward
         return out
 
     @staticmethod
     def backward(ctx, grad_out: Tensor):  # type: ignore[override]
         q, k, v, out, lse = ctx.saved_tensors
-        dq, dk, dv = tiled_attention_backward(q, k, v, out, lse, grad_out, causal=ctx.causal)
-        return dq, dk, dv, None, None
+        if ctx.backward_kind == "triton":
+            dq, dk, dv = flash_backward(
+                q, k, v, out, lse, grad_out, ctx.causal, ctx.block, ctx.block
+            )
+        else:
+            dq, dk, dv = tiled_attention_backward(q, k, v, out, lse, grad_out, causal=ctx.causal)
+        return dq, dk, dv, None, None, None
 
 
 def flash_attention(
-    q: Tensor, k: Tensor, v: Tensor, causal: bool = False, block: int | None = None
-) -> Tensor:
-    """Differentiable FlashAttention: q (B, H, Tq, D), k and v (B, H, Tk, D) -> (B, H, Tq, D)."""
-    return FlashAttention.apply(q, k, v, causal, block)
+    q: Tensor, k: Tensor, v: Tensor, causal: bool = False, block: int | None = None,
+    backward: str = "triton",
+) -> Tensor:  # fmt: skip
+    """Differentiable FlashAttention: q (B, H, Tq, D), k and v (B, H, Tk, D) -> (B, H, Tq, D).
+
+    ``backward`` picks the backward pass, ``"triton"`` or ``"pytorch"`` (tiled).
+    """
+    if backward not in BACKWARDS:
+        raise ValueError(f"backward must be one of {BACKWARDS}, got {backward!r}")
+    return FlashAttention.apply(q, k, v, causal, block, backward)
