@@ -3,8 +3,8 @@
 `make bench-gpu` (or `python -m benchmarks gpu`). On CUDA: causal attention forward and
 forward+backward time and peak memory for T = 512 .. 16384, head dims 64 and 128, bf16,
 for naive attention, PyTorch's sdpa on its flash backend and the course's Triton
-forward with its backward; training tokens/s and MFU of an ~85M-parameter GPT on the
-course corpus and the validation loss it reaches in a fixed time budget
+forward with each backward (Triton, and tiled PyTorch); training tokens/s and MFU of an
+~85M-parameter GPT on the course corpus and the validation loss it reaches in a fixed time budget
 (GPU_LAB_TRAIN_SECONDS, default 600); greedy generation tokens/s with and without the
 KV cache for 256 .. 2048 new tokens.
 
@@ -102,8 +102,11 @@ def attention_kernels(device: torch.device) -> dict[str, Callable[..., torch.Ten
             return F.scaled_dot_product_attention(q, k, v, is_causal=True)
 
     kernels["sdpa-flash"] = sdpa_flash
+    kernels["triton fwd+bwd"] = lambda q, k, v: flash_attention(q, k, v, True, backward="triton")
     # the backward of this row is tiled PyTorch, not Triton: its label says so
-    kernels["triton fwd + PyTorch tiled bwd"] = lambda q, k, v: flash_attention(q, k, v, True)
+    kernels["triton fwd + PyTorch tiled bwd"] = lambda q, k, v: flash_attention(
+        q, k, v, True, backward="pytorch"
+    )
     return kernels
 
 
