@@ -10,7 +10,7 @@ JB_FLAGS := -W -n --keep-going
 LAB ?= 01
 LABS ?= $(wildcard labs/lab*.ipynb)
 
-.PHONY: help venv assets book pdf test lint labs lab grade grades gradescope release bench clean
+.PHONY: help venv assets book pdf test lint labs lab grade grades gradescope release bench bench-gpu clean
 
 help:
 	@echo "make book            build the HTML book into _build/html"
@@ -24,6 +24,7 @@ help:
 	@echo "make gradescope LAB=NN  write gradescope/labNN/autograder.zip"
 	@echo "make release DEST=D  write the student edition (no solutions, no hidden tests) to D"
 	@echo "make bench           run the benchmarks, figures into benchmarks/results/"
+	@echo "make bench-gpu       chapter 11's figures on this machine's GPU (or a toy run on CPU)"
 
 venv: $(DEPS)
 
@@ -83,6 +84,9 @@ release: $(DEPS)
 
 bench: $(DEPS) $(ASSETS)
 	$(PY) -m benchmarks
+
+bench-gpu: $(DEPS)
+	$(PY) -m benchmarks gpu
 
 clean:
 	rm -rf _build _vendor node_modules

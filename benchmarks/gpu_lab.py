@@ -1,18 +1,21 @@
-"""The GPU lab's measurements: attention kernels, training throughput, KV-cache generation.
+"""Everything chapter 11 plots, measured on whatever device is present.
 
-On CUDA: causal attention forward and forward+backward time and peak memory for
-T = 512 .. 16384, head dims 64 and 128, bf16, for naive attention, PyTorch's sdpa on its
-flash backend and the lab's Triton kernel; training tokens/s and MFU of a ~85M-parameter
-GPT in a fixed time budget (GPU_LAB_TRAIN_SECONDS, default 600) and the validation loss
-it reaches; generation tokens/s with and without the KV cache for 256 .. 2048 new tokens.
+`make bench-gpu` (or `python -m benchmarks gpu`). On CUDA: causal attention forward and
+forward+backward time and peak memory for T = 512 .. 16384, head dims 64 and 128, bf16,
+for naive attention, PyTorch's sdpa on its flash backend and the course's Triton
+forward with each backward (Triton, and tiled PyTorch); training tokens/s and MFU of an
+~85M-parameter GPT on the course corpus and the validation loss it reaches in a fixed time budget
+(GPU_LAB_TRAIN_SECONDS, default 600); greedy generation tokens/s with and without the
+KV cache for 256 .. 2048 new tokens.
 
-On CPU, the parts that make sense at small sizes: naive against tiled (online-softmax)
-attention, forward time and peak memory; a tiny model's training tokens/s; cached against
-uncached generation. The Triton kernel is not timed on CPU: its interpreter checks
-correctness, not speed.
+On CPU, the same measurements at toy sizes: naive against tiled (online-softmax)
+attention, a tiny model's training, cached against uncached generation. The Triton
+kernel is not timed on CPU: its interpreter checks correctness, not speed.
 
-Results go to benchmarks/results/gpu_lab.json under the device's name, so runs on
-different machines sit side by side; a new run replaces only its own device's entry.
+Timing follows triton.testing.do_bench: warm-up calls first, then the median of
+repeated calls (on CUDA, do_bench itself). Results go to
+benchmarks/results/gpu_lab.json under the device's name, so runs on different machines
+sit side by side; a new run replaces only its own device's entry.
 """
 
 from __future__ import annotations
@@ -28,20 +31,30 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from tqdm import tqdm
+from torch.nn.attention import SDPBackend, sdpa_kernel
 
-from course.gpu.attention import naive_attention, tiled_attention
-from course.gpu.kv_cache import generate
-from course.gpu.memory import peak_bytes
-from course.gpu.model import GPT, GPTConfig
-from course.gpu.train import TrainConfig, corpus_splits, train
+from course.nn.gpt import GPT, GPTConfig
+from course.nn.kv_cache import generate, generate_with_cache
+from course.nn.tiled_attention import naive_attention, peak_memory, tiled_attention
+from course.train import TrainConfig, char_corpus, train
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "gpu_lab.json"
 MIB = 2**20
 
-#: Dense bf16 tensor-core peak (FLOP/s) of GPUs the lab may meet, for MFU.
-PEAK_BF16_FLOPS = {"H100": 989e12, "H200": 989e12, "A100": 312e12, "L4": 121e12, "A10G": 70e12}
+#: Dense bf16 (fp16 for the T4) tensor-core peak in FLOP/s, for MFU. The first name
+#: that occurs in the device's name wins, so the PCIe and NVL H100s come before the SXM.
+PEAK_FLOPS = {
+    "H100 PCIe": 756e12,
+    "H100 NVL": 835e12,
+    "H100": 989e12,  # SXM (reported as "H100 80GB HBM3")
+    "H200": 989e12,
+    "A100": 312e12,
+    "L40S": 362e12,
+    "L4": 121e12,
+    "A10G": 70e12,
+    "T4": 65e12,
+}
 
 
 def device_name(device: torch.device) -> str:
@@ -51,49 +64,55 @@ def device_name(device: torch.device) -> str:
     return f"CPU {platform.machine()} ({os.cpu_count()} cores, {torch.get_num_threads()} threads)"
 
 
-def synchronize(device: torch.device) -> None:
+def peak_flops(name: str) -> float | None:
+    """The GPU's dense half-precision peak, or None when this table does not know it."""
+    return next((flops for key, flops in PEAK_FLOPS.items() if key in name), None)
+
+
+def median_ms(fn: Callable[[], object], device: torch.device, warmup: int = 2, rep: int = 5):
+    """Median milliseconds of ``fn()``: do_bench on CUDA, warm-up then median on CPU."""
     if device.type == "cuda":
-        torch.cuda.synchronize(device)
+        from triton.testing import do_bench
 
-
-def median_seconds(fn: Callable[[], object], device: torch.device, repeats: int) -> float:
-    """Median wall time of `repeats` calls after one warm-up call."""
-    fn()
-    synchronize(device)
+        return do_bench(fn, warmup=25, rep=100)
+    for _ in range(warmup):
+        fn()
     times = []
-    for _ in range(repeats):
+    for _ in range(rep):
         start = time.perf_counter()
         fn()
-        synchronize(device)
         times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return statistics.median(times) * 1e3
 
 
 def attention_kernels(device: torch.device) -> dict[str, Callable[..., torch.Tensor]]:
     """name -> causal attention f(q, k, v) for this device."""
+    kernels: dict[str, Callable[..., torch.Tensor]] = {
+        "naive": lambda q, k, v: naive_attention(q, k, v, causal=True),
+    }
     if device.type != "cuda":
-        return {
-            "naive": lambda q, k, v: naive_attention(q, k, v, causal=True),
-            "tiled": lambda q, k, v: tiled_attention(q, k, v, causal=True, block=128)[0],
-        }
-    from torch.nn.attention import SDPBackend, sdpa_kernel
-
-    from course.gpu.flash_triton import flash_attention
+        kernels["tiled"] = lambda q, k, v: tiled_attention(
+            q, k, v, causal=True, block_q=128, block_k=128
+        )
+        return kernels
+    from course.nn.flash_triton import flash_attention
 
     def sdpa_flash(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
         with sdpa_kernel(SDPBackend.FLASH_ATTENTION):
             return F.scaled_dot_product_attention(q, k, v, is_causal=True)
 
-    return {
-        "naive": lambda q, k, v: naive_attention(q, k, v, causal=True),
-        "sdpa-flash": sdpa_flash,
-        "triton": lambda q, k, v: flash_attention(q, k, v, causal=True),
-    }
+    kernels["sdpa-flash"] = sdpa_flash
+    kernels["triton fwd+bwd"] = lambda q, k, v: flash_attention(q, k, v, True, backward="triton")
+    # the backward of this row is tiled PyTorch, not Triton: its label says so
+    kernels["triton fwd + PyTorch tiled bwd"] = lambda q, k, v: flash_attention(
+        q, k, v, True, backward="pytorch"
+    )
+    return kernels
 
 
 def measure_attention(
     kernel: Callable[..., torch.Tensor], shape: tuple[int, int, int, int], dtype: torch.dtype,
-    backward: bool, device: torch.device, repeats: int,
+    backward: bool, device: torch.device,
 ) -> dict[str, Any]:  # fmt: skip
     """Time and peak memory of one kernel at one shape; {'oom': True} if it does not fit."""
     gen = torch.Generator().manual_seed(0)
@@ -102,127 +121,106 @@ def measure_attention(
         q, k, v = (x.requires_grad_() for x in (q, k, v))
         grad = torch.randn(shape, generator=gen).to(device, dtype)
 
-        def call() -> None:
-            torch.autograd.backward(kernel(q, k, v), grad)
+        def call() -> object:  # gradients returned, not accumulated into .grad
+            return torch.autograd.grad(kernel(q, k, v), (q, k, v), grad)
     else:
 
-        def call() -> None:
+        def call() -> object:
             with torch.no_grad():
-                kernel(q, k, v)
+                return kernel(q, k, v)
 
     try:
-        seconds = median_seconds(call, device, repeats)
-        peak = peak_bytes(call, device)
+        ms = median_ms(call, device)
+        peak = peak_memory(call, device)
     except torch.OutOfMemoryError:
         torch.cuda.empty_cache()
         return {"oom": True}
-    return {"ms": round(seconds * 1e3, 3), "peak_mib": round(peak / MIB, 2)}
+    return {"ms": round(ms, 3), "peak_mib": round(peak / MIB, 2)}
 
 
 def attention_matrix(device: torch.device) -> list[dict[str, Any]]:
     """Every kernel x length x head dim x pass this device can afford."""
-    if device.type == "cuda":
-        lengths, dims, dtype, batch, heads, repeats = (
-            [512 * 2**i for i in range(6)],
-            [64, 128],
-            torch.bfloat16,
-            1,
-            16,
-            5,
-        )
+    if device.type == "cuda":  # T = 512 .. 16384, bf16, forward and forward+backward
+        lengths, dims, dtype, heads = [512 * 2**i for i in range(6)], [64, 128], torch.bfloat16, 16
         passes = [False, True]
     else:
-        lengths, dims, dtype, batch, heads, repeats = (
-            [256, 512, 1024, 2048],
-            [64],
-            torch.float32,
-            1,
-            4,
-            3,
-        )
+        lengths, dims, dtype, heads = [256, 512, 1024, 2048], [64], torch.float32, 4
         passes = [False]
     records = []
-    jobs = [
-        (name, kernel, t, d, backward)
-        for backward in passes
-        for d in dims
-        for t in lengths
-        for name, kernel in attention_kernels(device).items()
-    ]
-    for name, kernel, t, d, backward in tqdm(jobs, desc="attention", leave=False):
-        shape = (batch, heads, t, d)
-        result = measure_attention(kernel, shape, dtype, backward, device, repeats)
-        records.append({
-            "kernel": name, "seq_len": t, "head_dim": d, "batch": batch, "heads": heads,
-            "dtype": str(dtype).removeprefix("torch."),
-            "pass": "forward+backward" if backward else "forward", **result,
-        })  # fmt: skip
+    for backward in passes:
+        for d in dims:
+            for t in lengths:
+                for name, kernel in attention_kernels(device).items():
+                    result = measure_attention(kernel, (1, heads, t, d), dtype, backward, device)
+                    records.append({
+                        "kernel": name, "seq_len": t, "head_dim": d, "batch": 1,
+                        "heads": heads, "dtype": str(dtype).removeprefix("torch."),
+                        "pass": "forward+backward" if backward else "forward", **result,
+                    })  # fmt: skip
     return records
 
 
-def training_config(device: torch.device) -> TrainConfig:
+def training_setup(device: torch.device, vocab: int) -> tuple[GPTConfig, TrainConfig]:
     """~85M parameters on CUDA (12 layers, width 768, 1024 tokens); a toy on CPU."""
     if device.type == "cuda":
         budget = float(os.environ.get("GPU_LAB_TRAIN_SECONDS", "600"))
-        model = GPTConfig(block_size=1024, n_layer=12, n_head=12, n_embd=768, attention="sdpa")
-        return TrainConfig(
-            steps=100_000, batch_size=16, grad_accum=4, lr=6e-4, min_lr=6e-5, warmup=100,
+        model = GPTConfig(vocab_size=vocab, block_size=1024, n_layer=12, n_head=12, d_model=768)
+        train_config = TrainConfig(
+            steps=100_000, batch_size=16, grad_accum=4, max_lr=6e-4, min_lr=6e-5, warmup=100,
             eval_every=250, eval_batches=8, compile=True, time_budget_s=budget,
-            progress=False, model=model,
         )  # fmt: skip
-    model = GPTConfig(block_size=128, n_layer=2, n_head=2, n_embd=64, attention="sdpa")
-    return TrainConfig(steps=30, batch_size=8, eval_every=30, progress=False, model=model)
+        return model, train_config
+    model = GPTConfig(vocab_size=vocab, block_size=64, n_layer=2, n_head=2, d_model=64)
+    return model, TrainConfig(steps=30, batch_size=8, eval_every=30, eval_batches=2)
 
 
 def training_run(device: torch.device) -> dict[str, Any]:
-    """Tokens/s, MFU (where the GPU's peak is known) and the validation loss reached."""
-    config = training_config(device)
-    train_tokens, val_tokens = corpus_splits()
-    start = time.perf_counter()
-    model, history = train(config, train_tokens, val_tokens, device)
-    seconds = time.perf_counter() - start
-    m = config.model
-    matmul_params = model.num_params() - model.pos.weight.numel()  # the tied head multiplies
-    flops_per_token = 6 * matmul_params + 12 * m.n_layer * m.n_embd * m.block_size
-    tokens_per_s = history["tokens_per_s"][0]
-    every = max(1, len(history["loss"]) // 200)
-    peak = next((f for key, f in PEAK_BF16_FLOPS.items() if key in device_name(device)), None)
+    """Tokens/s, MFU (where the GPU's peak is known) and the validation loss reached.
+
+    Both rates count optimiser steps only: not the first (compilation, warm-up), not
+    the evaluations. The schedule runs on the clock, so it ends when the budget does.
+    """
+    corpus = char_corpus()
+    model_config, config = training_setup(device, len(corpus.alphabet))
+    torch.manual_seed(0)
+    model = GPT(model_config).to(device)
+    history = train(model, corpus.train, corpus.validation, config, progress=False)
+    m = model_config
+    matmul_params = model.num_params() - model.pos_emb.weight.numel()  # the tied head multiplies
+    flops_per_token = 6 * matmul_params + 12 * m.n_layer * m.d_model * m.block_size
+    peak = peak_flops(device_name(device))
+    every = max(1, len(history.train_loss) // 200)
     return {
         "params_millions": round(model.num_params() / 1e6, 2),
-        "config": {
-            "n_layer": m.n_layer, "n_embd": m.n_embd, "n_head": m.n_head,
-            "block_size": m.block_size,
-        },
-        "steps": len(history["step"]),
-        "seconds": round(seconds, 1),
-        "tokens_per_s": round(tokens_per_s),
-        "mfu": None if peak is None else round(tokens_per_s * flops_per_token / peak, 4),
-        "val_loss": round(history["val_loss"][-1], 4),
-        "loss_curve": [round(x, 4) for x in history["loss"][::every]],
-    }  # fmt: skip
+        "config": {k: getattr(m, k) for k in ("n_layer", "d_model", "n_head", "block_size")},
+        "steps": len(history.train_loss),
+        "train_seconds": round(history.train_seconds, 1),
+        "tokens_per_s": round(history.tokens_per_s),
+        "mfu": None if peak is None else round(history.tokens_per_s * flops_per_token / peak, 4),
+        "peak_flops": peak,
+        "val_loss": round(history.eval_val[-1], 4),
+        "loss_curve": [round(x, 4) for x in history.train_loss[::every]],
+    }
 
 
 def generation_speed(device: torch.device) -> list[dict[str, Any]]:
-    """Greedy generation tokens/s with and without the KV cache."""
+    """Greedy generation tokens/s with and without the KV cache (median after warm-up)."""
     torch.manual_seed(0)
     if device.type == "cuda":
-        new_tokens, prompt_len = [256, 512, 1024, 2048], 16
-        config = GPTConfig(block_size=2048 + prompt_len, n_layer=12, n_head=12, n_embd=768)
-        model = GPT(config).to(device, torch.bfloat16).eval()
+        new_tokens, prompt_len, dtype = [256, 512, 1024, 2048], 16, torch.bfloat16
+        config = GPTConfig(vocab_size=256, block_size=2048 + prompt_len, n_layer=12,
+                           n_head=12, d_model=768)  # fmt: skip
     else:
-        new_tokens, prompt_len = [32, 64, 128, 256], 16
-        config = GPTConfig(block_size=256 + prompt_len, n_layer=2, n_head=4, n_embd=128)
-        model = GPT(config).eval()
+        new_tokens, prompt_len, dtype = [32, 64, 128, 256], 16, torch.float32
+        config = GPTConfig(vocab_size=256, block_size=256 + prompt_len, n_layer=2, n_head=4,
+                           d_model=128)  # fmt: skip
+    model = GPT(config).to(device, dtype).eval()
     prompt = torch.randint(0, config.vocab_size, (1, prompt_len), device=device)
     records = []
-    for n in tqdm(new_tokens, desc="generation", leave=False):
-        for cached in (True, False):
-
-            def run(n: int = n, cached: bool = cached) -> None:
-                generate(model, prompt, n, use_cache=cached)
-
-            seconds = median_seconds(run, device, 1)
-            rate = round(n / seconds, 1)
+    for n in new_tokens:
+        for cached, run in ((True, generate_with_cache), (False, generate)):
+            ms = median_ms(lambda n=n, run=run: run(model, prompt, n), device, warmup=1, rep=3)
+            rate = round(n / (ms / 1e3), 1)
             records.append({"new_tokens": n, "kv_cache": cached, "tokens_per_s": rate})
     return records
 

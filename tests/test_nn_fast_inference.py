@@ -6,15 +6,15 @@ import pytest
 import torch
 
 from course.nn.gpt import GPT, GPTConfig
-from course.nn.kv_cache import (
-    KVCache,
-    forward_with_cache,
-    generate,
-    generate_with_cache,
-    kv_cache_bytes,
-)
+from course.nn.kv_cache import KVCache, generate, generate_with_cache, kv_cache_bytes
 from course.nn.speculative import speculative_generate
-from course.nn.tiled_attention import naive_attention, online_softmax, peak_memory, tiled_attention
+from course.nn.tiled_attention import (
+    naive_attention,
+    online_softmax,
+    peak_memory,
+    tiled_attention,
+    tiled_attention_backward,
+)
 
 
 def _model(seed: int, **sizes: int | bool) -> GPT:
@@ -23,9 +23,10 @@ def _model(seed: int, **sizes: int | bool) -> GPT:
     return GPT(GPTConfig(**{**config.__dict__, **sizes})).eval()
 
 
+@pytest.mark.parametrize("attention", ["sdpa", "naive"])
 @pytest.mark.parametrize("n_kv_head", [4, 2, 1])
-def test_cached_generation_gives_the_same_tokens(n_kv_head: int) -> None:
-    model = _model(0, n_kv_head=n_kv_head)
+def test_cached_generation_gives_the_same_tokens(n_kv_head: int, attention: str) -> None:
+    model = _model(0, n_kv_head=n_kv_head, attention=attention)
     prompt = torch.randint(0, 50, (3, 5), generator=torch.Generator().manual_seed(1))
     assert torch.equal(generate_with_cache(model, prompt, 30), generate(model, prompt, 30))
 
@@ -34,10 +35,35 @@ def test_cached_generation_gives_the_same_tokens(n_kv_head: int) -> None:
 def test_cached_logits_match_a_full_forward_pass(prenorm: bool) -> None:
     model = _model(0, prenorm=prenorm)
     idx = torch.randint(0, 50, (2, 20), generator=torch.Generator().manual_seed(2))
-    cache = KVCache(model.config.n_layer)
-    pieces = [forward_with_cache(model, part, cache) for part in idx.split([7, 1, 12], dim=1)]
+    cache = KVCache.for_model(model, batch=2, max_len=24)
+    shape = cache.keys.shape
+    pieces = [model(part, cache=cache) for part in idx.split([7, 1, 12], dim=1)]
     torch.testing.assert_close(torch.cat(pieces, dim=1), model(idx), atol=1e-5, rtol=1e-5)
-    assert cache.length == 20
+    assert int(cache.length) == 20 and cache.keys.shape == shape == (2, 2, 4, 24, 8)
+    assert cache.keys[:, :, :, 20:].abs().sum() == 0 < cache.keys[:, :, :, :20].abs().sum()
+    with pytest.raises(ValueError, match="cache full"):
+        model(idx[:, :5], cache=cache)
+
+
+def test_the_cache_position_lives_on_the_device_so_a_compiled_step_compiles_once() -> None:
+    """A Python-int position would be a guard: one recompilation per generated token."""
+    from torch._dynamo.testing import CompileCounter
+
+    model = _model(0)
+    cache = KVCache.for_model(model, batch=1, max_len=16)
+    model(torch.tensor([[1, 2, 3]]), cache=cache)  # the prompt, eagerly
+    assert isinstance(cache.length, torch.Tensor) and cache.length.device == cache.keys.device
+    counter = CompileCounter()
+    torch._dynamo.reset()
+    step = torch.compile(model, backend=counter, fullgraph=True)
+    eager = []
+    with torch.no_grad():
+        for token in (4, 5, 6, 7):
+            eager.append(step(torch.tensor([[token]]), cache=cache))
+    assert counter.frame_count == 1, f"the decode step compiled {counter.frame_count} times"
+    assert int(cache.length) == 7
+    reference = model(torch.tensor([[1, 2, 3, 4, 5, 6, 7]]))[:, 3:]
+    torch.testing.assert_close(torch.cat(eager, dim=1), reference, atol=1e-5, rtol=1e-5)
 
 
 def test_generation_refuses_to_run_past_the_block_size() -> None:
@@ -69,6 +95,23 @@ def test_tiled_attention_matches_the_reference(causal: bool, T: int, S: int) -> 
     expected = torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=causal)
     if T == S:
         torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_tiled_backward_matches_autograd_of_naive_attention(causal: bool) -> None:
+    g = torch.Generator().manual_seed(4)
+    q, k, v = (torch.randn(2, 2, n, 8, generator=g) for n in (30, 45, 45))
+    grad = torch.randn(q.shape, generator=g)
+    leaves = [x.clone().requires_grad_() for x in (q, k, v)]
+    out = naive_attention(*leaves, causal=causal)
+    want = torch.autograd.grad((out * grad).sum(), leaves)
+    scores = q @ k.transpose(-2, -1) / 8**0.5
+    if causal:
+        scores = scores.masked_fill(~torch.ones(30, 45, dtype=torch.bool).tril(15), float("-inf"))
+    lse = torch.logsumexp(scores, dim=-1)
+    got = tiled_attention_backward(q, k, v, out.detach(), lse, grad, causal=causal, block=7)
+    for g_, w in zip(got, want, strict=True):
+        torch.testing.assert_close(g_, w, atol=1e-4, rtol=1e-4)
 
 
 def test_tiled_attention_uses_less_memory() -> None:

@@ -7,10 +7,29 @@ S for key positions, D for head size and C for the model width (C = H * D).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.nn.attention import SDPBackend, sdpa_kernel
+
+if TYPE_CHECKING:
+    from course.nn.kv_cache import KVCache
+
+#: Attention backends of :class:`MultiHeadAttention`: the materialised score matrix,
+#: PyTorch's fused kernel, or the course's Triton FlashAttention kernel.
+BACKENDS = ("naive", "sdpa", "triton")
+#: A causal attention function: q, k, v (B, H, T, D) -> (B, H, T, D).
+AttentionFn = Callable[[Tensor, Tensor, Tensor], Tensor]
+#: sdpa's kernels on a GPU, fastest first: FlashAttention needs sm80+ (not a T4), the
+#: memory-efficient kernel runs almost anywhere, the math one everywhere.
+SDPA_PREFERENCE = [
+    SDPBackend.FLASH_ATTENTION,
+    SDPBackend.EFFICIENT_ATTENTION,
+    SDPBackend.MATH,
+]
 
 
 def causal_mask(T: int, S: int | None = None, *, device: torch.device | None = None) -> Tensor:
@@ -61,7 +80,14 @@ class MultiHeadAttention(nn.Module):
 
     ``n_kv_head == n_head`` is classic multi-head attention, ``1`` is multi-query
     attention, anything between that divides ``n_head`` is grouped-query attention.
-    Pass ``context`` to ``forward`` for cross-attention (keys and values from it).
+    Pass ``context`` to ``forward`` for cross-attention (keys and values from it), or a
+    :class:`course.nn.kv_cache.KVCache` as ``cache`` to attend over cached positions.
+
+    ``backend`` picks how causal self-attention is computed: ``"sdpa"`` (PyTorch's fused
+    kernel), ``"naive"`` (the (T, S) matrix of :func:`scaled_dot_product_attention`) or
+    ``"triton"`` (:mod:`course.nn.flash_triton`); ``attention_fn``, when given, replaces
+    the backend for uncached causal self-attention (bring your own kernel). Any other
+    mask, and the cache's, goes to sdpa (``naive`` keeps the matrix there too).
     """
 
     def __init__(
@@ -72,8 +98,12 @@ class MultiHeadAttention(nn.Module):
         *,
         dropout: float = 0.0,
         bias: bool = True,
+        backend: str = "sdpa",
+        attention_fn: AttentionFn | None = None,
     ) -> None:
         super().__init__()
+        if backend not in BACKENDS:
+            raise ValueError(f"attention backend must be one of {BACKENDS}, got {backend!r}")
         n_kv_head = n_head if n_kv_head is None else n_kv_head
         if d_model % n_head:
             raise ValueError(f"d_model={d_model} is not divisible by n_head={n_head}")
@@ -82,6 +112,7 @@ class MultiHeadAttention(nn.Module):
         self.d_model, self.n_head, self.n_kv_head = d_model, n_head, n_kv_head
         self.head_dim = d_model // n_head
         self.dropout = dropout
+        self.backend, self.attention_fn = backend, attention_fn
         self.q_proj = nn.Linear(d_model, d_model, bias=bias)
         self.k_proj = nn.Linear(d_model, n_kv_head * self.head_dim, bias=bias)
         self.v_proj = nn.Linear(d_model, n_kv_head * self.head_dim, bias=bias)
@@ -107,13 +138,35 @@ class MultiHeadAttention(nn.Module):
         v = self._heads(self.v_proj(context), self.n_kv_head)  # (B, G, S, D)
         return q, k, v
 
-    def attend(self, q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None = None) -> Tensor:
-        """Attention of q (B, H, T, D) over k, v (B, G, S, D), heads merged: (B, T, C)."""
+    def attend(
+        self, q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None = None, *, causal: bool = False
+    ) -> Tensor:
+        """Attention of q (B, H, T, D) over k, v (B, G, S, D), heads merged: (B, T, C).
+
+        ``causal`` applies the causal mask (bottom-right aligned) on top of ``mask``.
+        """
         groups = self.n_head // self.n_kv_head
         k = k.repeat_interleave(groups, dim=1)  # (B, H, S, D): each kv head serves a group
         v = v.repeat_interleave(groups, dim=1)
         p = self.dropout if self.training else 0.0
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p)  # (B,H,T,D)
+        if causal and mask is None and p == 0.0 and self.attention_fn is not None:
+            out = self.attention_fn(q, k, v)  # (B, H, T, D)
+        elif causal and mask is None and p == 0.0 and self.backend == "triton":
+            from course.nn.flash_triton import flash_attention  # Triton only when used
+
+            out = flash_attention(q, k, v, causal=True)  # (B, H, T, D)
+        else:
+            if causal:
+                causal_keep = causal_mask(q.shape[-2], k.shape[-2], device=q.device)
+                mask = causal_keep if mask is None else mask & causal_keep
+            if self.backend == "naive":
+                weights = F.dropout(attention_weights(q, k, mask), p)  # (B, H, T, S)
+                out = weights @ v
+            elif q.is_cuda:
+                with sdpa_kernel(SDPA_PREFERENCE, set_priority=True):
+                    out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p)
+            else:
+                out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p)
         B, H, T, D = out.shape
         return self.out_proj(out.transpose(1, 2).reshape(B, T, H * D))  # (B, T, C)
 
@@ -124,15 +177,19 @@ class MultiHeadAttention(nn.Module):
         *,
         mask: Tensor | None = None,
         is_causal: bool = False,
+        cache: KVCache | None = None,
+        layer: int = 0,
     ) -> Tensor:
         """x: (B, T, C), context: (B, S, C) or None. ``mask`` (True = may attend) is
-        broadcastable to (B, H, T, S); ``is_causal`` adds the causal mask. Returns (B, T, C).
+        broadcastable to (B, H, T, S); ``is_causal`` adds the causal mask. With ``cache``,
+        the new keys and values go to its ``layer`` and the queries attend over every
+        position it holds (the cache's mask is causal). Returns (B, T, C).
         """
         q, k, v = self.project(x, context)
-        if is_causal:
-            causal = causal_mask(q.shape[-2], k.shape[-2], device=q.device)
-            mask = causal if mask is None else mask & causal
-        return self.attend(q, k, v, mask)
+        if cache is not None:
+            k, v, visible = cache.write(layer, k, v)  # (B, G, S_max, D) x 2, (T, S_max)
+            return self.attend(q, k, v, visible if mask is None else mask & visible)
+        return self.attend(q, k, v, mask, causal=is_causal)
 
     def attention_weights(
         self, x: Tensor, context: Tensor | None = None, *, is_causal: bool = False

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from torch import Tensor, nn
 
-from course.nn.attention import MultiHeadAttention
+from course.nn.attention import AttentionFn, MultiHeadAttention
 from course.nn.feedforward import FeedForward
 from course.nn.norms import make_norm
+
+if TYPE_CHECKING:
+    from course.nn.kv_cache import KVCache
 
 
 class Block(nn.Module):
@@ -30,10 +35,15 @@ class Block(nn.Module):
         prenorm: bool = True,
         cross_attention: bool = False,
         dropout: float = 0.0,
+        attention: str = "sdpa",
+        attention_fn: AttentionFn | None = None,
     ) -> None:
         super().__init__()
         self.prenorm = prenorm
-        self.self_attn = MultiHeadAttention(d_model, n_head, n_kv_head, dropout=dropout)
+        self.self_attn = MultiHeadAttention(
+            d_model, n_head, n_kv_head, dropout=dropout, backend=attention,
+            attention_fn=attention_fn,
+        )  # fmt: skip
         self.norm1 = make_norm(norm, d_model)
         self.cross_attn = (
             MultiHeadAttention(d_model, n_head, n_kv_head, dropout=dropout)
@@ -59,9 +69,16 @@ class Block(nn.Module):
         is_causal: bool = False,
         mask: Tensor | None = None,
         context_mask: Tensor | None = None,
+        cache: KVCache | None = None,
+        layer: int = 0,
     ) -> Tensor:
-        """x: (B, T, C), context: (B, S, C) for cross-attention. Returns (B, T, C)."""
-        x = self._sublayer(x, self.norm1, self.self_attn, mask=mask, is_causal=is_causal)
+        """x: (B, T, C), context: (B, S, C) for cross-attention. Returns (B, T, C).
+
+        With ``cache``, self-attention reads and extends the cache's ``layer``.
+        """
+        x = self._sublayer(
+            x, self.norm1, self.self_attn, mask=mask, is_causal=is_causal, cache=cache, layer=layer
+        )
         if self.cross_attn is not None:
             if context is None:
                 raise ValueError("a block with cross-attention needs a context")

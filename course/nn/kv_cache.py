@@ -1,9 +1,11 @@
-"""Greedy generation with a GPT, without and with a key/value cache (chapter 10).
+"""Greedy generation with a GPT, without and with a key/value cache (chapters 10 and 11).
 
 The cache keeps, for every layer, the keys and values of the positions seen so far, so
-each new token costs one position of work instead of a pass over the whole prefix.
-:func:`forward_with_cache` runs the layers of a :class:`course.nn.gpt.GPT` (pre-LN or
-post-LN blocks) on new positions only; the model itself is unchanged.
+each new token costs one position of work instead of a pass over the whole prefix. It is
+allocated once, at its full length, and its fill level ``length`` is a tensor on the
+model's device: every decoding step runs the same shapes and reads no Python number
+that changes, so ``torch.compile`` compiles the step once and a GPU can replay it as a
+CUDA graph (the design of gpt-fast). ``GPT.forward(idx, cache=cache)`` uses it.
 """
 
 from __future__ import annotations
@@ -11,63 +13,68 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from course.nn.attention import causal_mask
-from course.nn.blocks import Block
 from course.nn.gpt import GPT, GPTConfig
 from course.nn.sampling import greedy
 
 
 class KVCache:
-    """Keys and values of every layer, each (B, G, S, D), growing along S."""
+    """Keys and values of every layer in two preallocated buffers (L, B, G, S_max, D)."""
 
-    def __init__(self, n_layer: int) -> None:
-        if n_layer < 1:
-            raise ValueError(f"a KV cache needs at least one layer, got n_layer={n_layer}")
-        self.keys: list[Tensor | None] = [None] * n_layer
-        self.values: list[Tensor | None] = [None] * n_layer
+    def __init__(
+        self,
+        n_layer: int,
+        batch: int,
+        n_kv_head: int,
+        max_len: int,
+        head_dim: int,
+        dtype: torch.dtype = torch.float32,
+        device: torch.device | str | None = None,
+    ) -> None:
+        sizes = {"n_layer": n_layer, "batch": batch, "n_kv_head": n_kv_head}
+        sizes |= {"max_len": max_len, "head_dim": head_dim}
+        for name, size in sizes.items():
+            if size < 1:
+                raise ValueError(f"a KV cache needs {name} >= 1, got {size}")
+        shape = (n_layer, batch, n_kv_head, max_len, head_dim)
+        self.keys = torch.zeros(shape, dtype=dtype, device=device)  # (L, B, G, S_max, D)
+        self.values = torch.zeros(shape, dtype=dtype, device=device)
+        self.length = torch.zeros((), dtype=torch.long, device=device)  # positions filled
+
+    @classmethod
+    def for_model(cls, model: GPT, batch: int, max_len: int | None = None) -> KVCache:
+        """An empty cache for ``model``: ``batch`` sequences of up to ``max_len`` positions."""
+        c = model.config
+        max_len = c.block_size if max_len is None else max_len
+        if not 0 < max_len <= c.block_size:
+            raise ValueError(f"max_len must lie in [1, {c.block_size}], got {max_len}")
+        weight = model.tok_emb.weight
+        n_kv_head = c.n_head if c.n_kv_head is None else c.n_kv_head
+        head_dim = c.d_model // c.n_head
+        return cls(c.n_layer, batch, n_kv_head, max_len, head_dim, weight.dtype, weight.device)
 
     @property
-    def length(self) -> int:
-        """How many positions are cached (0 when empty)."""
-        first = self.keys[0]
-        return 0 if first is None else first.shape[-2]
+    def max_len(self) -> int:
+        return self.keys.shape[3]
 
-    def update(self, layer: int, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
-        """Append k, v (B, G, T, D) to ``layer``'s cache; return all of it, (B, G, S, D)."""
-        old_k, old_v = self.keys[layer], self.values[layer]
-        if old_k is not None and old_v is not None:
-            k = torch.cat([old_k, k], dim=-2)  # (B, G, S, D)
-            v = torch.cat([old_v, v], dim=-2)
-        self.keys[layer], self.values[layer] = k, v
-        return k, v
+    def write(self, layer: int, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Store k, v (B, G, T, D) at the next T positions of ``layer``.
 
+        Returns the layer's whole buffers (B, G, S_max, D) and the (T, S_max) mask of the
+        keys each new query may see: filled positions up to and including its own.
+        """
+        t = k.shape[2]
+        eager = layer == 0 and not torch.compiler.is_compiling()  # a compiled step skips it
+        if eager and int(self.length) + t > self.max_len:
+            raise ValueError(f"cache full: {int(self.length)} + {t} > {self.max_len} positions")
+        positions = self.length + torch.arange(t, device=k.device)  # (T,)
+        self.keys[layer].index_copy_(2, positions, k.to(self.keys.dtype))
+        self.values[layer].index_copy_(2, positions, v.to(self.values.dtype))
+        visible = torch.arange(self.max_len, device=k.device)[None, :] <= positions[:, None]
+        return self.keys[layer], self.values[layer], visible  # (T, S_max) mask
 
-def forward_with_cache(model: GPT, idx: Tensor, cache: KVCache) -> Tensor:
-    """Logits (B, T, V) of new tokens ``idx`` (B, T) that follow the cached ones."""
-    if idx.dim() != 2:
-        raise ValueError(f"idx must have shape (B, T), got {tuple(idx.shape)}")
-    start, length = cache.length, idx.shape[1]
-    if start + length > model.config.block_size:
-        raise ValueError(
-            f"{start} cached + {length} new positions exceed block_size {model.config.block_size}"
-        )
-    positions = torch.arange(start, start + length, device=idx.device)  # (T,)
-    x = model.drop(model.tok_emb(idx) + model.pos_emb(positions))  # (B, T, C)
-    mask = causal_mask(length, start + length, device=idx.device)  # (T, S)
-    for layer, block in enumerate(model.blocks):
-
-        def attend(h: Tensor, block: Block = block, layer: int = layer) -> Tensor:
-            q, k, v = block.self_attn.project(h)  # q (B, H, T, D), k v (B, G, T, D)
-            k, v = cache.update(layer, k, v)  # (B, G, S, D): the past, then the new
-            return block.self_attn.attend(q, k, v, mask)  # (B, T, C)
-
-        if block.prenorm:  # x + f(norm(x)), as GPT builds its blocks by default
-            x = x + block.dropout(attend(block.norm1(x)))
-            x = x + block.dropout(block.ffn(block.norm2(x)))
-        else:  # post-LN: norm(x + f(x))
-            x = block.norm1(x + block.dropout(attend(x)))
-            x = block.norm2(x + block.dropout(block.ffn(x)))
-    return model.head(model.norm(x))  # (B, T, V)
+    def advance(self, t: int) -> None:
+        """Count ``t`` more positions as filled, once every layer has written them."""
+        self.length += t  # in place, on the device
 
 
 def _check_request(model: GPT, idx: Tensor, max_new_tokens: int) -> None:
@@ -96,13 +103,13 @@ def generate(model: GPT, idx: Tensor, max_new_tokens: int) -> Tensor:
 def generate_with_cache(model: GPT, idx: Tensor, max_new_tokens: int) -> Tensor:
     """The same tokens as :func:`generate`; after the prompt, one position per step."""
     _check_request(model, idx, max_new_tokens)
-    cache = KVCache(model.config.n_layer)
-    logits = forward_with_cache(model, idx, cache)  # (B, T, V): the prompt, all at once
+    cache = KVCache.for_model(model, idx.shape[0], idx.shape[1] + max_new_tokens)
+    logits = model(idx, cache=cache)  # (B, T, V): the prompt, all at once
     for step in range(max_new_tokens):
         next_token = greedy(logits[:, -1])  # (B,)
         idx = torch.cat([idx, next_token[:, None]], dim=1)
         if step < max_new_tokens - 1:
-            logits = forward_with_cache(model, next_token[:, None], cache)  # (B, 1, V)
+            logits = model(next_token[:, None], cache=cache)  # (B, 1, V)
     return idx
 
 

@@ -3,7 +3,9 @@
 The online softmax keeps a running maximum and a running sum of exponentials, so the
 scores of a row can arrive in blocks. Tiled attention uses it to combine blocks of
 keys and values without ever holding the (T, S) matrix of scores: the largest
-intermediate is one (block_q, block_k) tile. :func:`peak_memory` measures that on CPU.
+intermediate is one (block_q, block_k) tile. :func:`tiled_attention_backward` is the
+backward pass that rebuilds the probabilities tile by tile from one saved number per row.
+:func:`peak_memory` measures the memory of a call, on CPU or GPU.
 """
 
 from __future__ import annotations
@@ -64,7 +66,7 @@ def tiled_attention(
     for i in range(0, T, block_q):
         q_tile = q[..., i : i + block_q, :] / math.sqrt(q.shape[-1])  # (..., bq, D)
         bq = q_tile.shape[-2]
-        last_key = torch.arange(i, i + bq)[:, None] + (S - T)  # (bq, 1)
+        last_key = torch.arange(i, i + bq, device=q.device)[:, None] + (S - T)  # (bq, 1)
         m = q.new_full(q_tile.shape[:-1], float("-inf"))  # (..., bq) running max
         total = q.new_zeros(q_tile.shape[:-1])  # (..., bq) running sum
         acc = q.new_zeros(*q_tile.shape[:-1], v.shape[-1])  # (..., bq, Dv)
@@ -74,7 +76,7 @@ def tiled_attention(
             k_tile, v_tile = k[..., j : j + block_k, :], v[..., j : j + block_k, :]
             scores = q_tile @ k_tile.transpose(-2, -1)  # (..., bq, bk)
             if causal:
-                keys = torch.arange(j, j + scores.shape[-1])[None, :]  # (1, bk)
+                keys = torch.arange(j, j + scores.shape[-1], device=q.device)[None, :]  # (1, bk)
                 scores = scores.masked_fill(keys > last_key, float("-inf"))
             m_new = torch.maximum(m, scores.max(dim=-1).values)
             safe = torch.where(torch.isinf(m_new), 0.0, m_new)  # no -inf - -inf
@@ -92,9 +94,48 @@ def naive_attention(q: Tensor, k: Tensor, v: Tensor, *, causal: bool = False) ->
     scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])  # (..., T, S)
     if causal:
         T, S = scores.shape[-2:]
-        keep = torch.ones(T, S, dtype=torch.bool).tril(diagonal=S - T)
+        keep = torch.ones(T, S, dtype=torch.bool, device=q.device).tril(diagonal=S - T)
         scores = scores.masked_fill(~keep, float("-inf"))
     return torch.softmax(scores, dim=-1) @ v  # (..., T, Dv)
+
+
+def tiled_attention_backward(
+    q: Tensor,
+    k: Tensor,
+    v: Tensor,
+    out: Tensor,
+    lse: Tensor,
+    grad_out: Tensor,
+    *,
+    causal: bool = False,
+    block: int = 512,
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Gradients of attention for q (B, H, T, D), k and v (B, H, S, D), key block by block.
+
+    FlashAttention-2's recipe: P = exp(q k^T / sqrt(D) - lse) from the saved
+    log-sum-exp lse (B, H, T), then dV = P^T dO, dP = dO V^T,
+    dS = P * (dP - rowsum(dO * O)), dQ = dS K, dK = dS^T Q (both times 1 / sqrt(D)).
+    Works in float32; memory stays O(T * block). Returns (dq, dk, dv) in the inputs' dtypes.
+    """
+    T, S = q.shape[2], k.shape[2]
+    scale = 1.0 / math.sqrt(q.shape[-1])
+    qf, do = q.float(), grad_out.float()
+    delta = (do * out.float()).sum(dim=-1, keepdim=True)  # (B, H, T, 1)
+    dq = torch.zeros_like(qf)
+    dk, dv = torch.zeros_like(k, dtype=torch.float32), torch.zeros_like(v, dtype=torch.float32)
+    keep = torch.ones(T, S, dtype=torch.bool, device=q.device).tril(S - T) if causal else None
+    for start in range(0, S, block):
+        stop = min(start + block, S)
+        k_blk, v_blk = k[:, :, start:stop].float(), v[:, :, start:stop].float()
+        scores = qf @ k_blk.transpose(-2, -1) * scale  # (B, H, T, b)
+        if keep is not None:
+            scores = scores.masked_fill(~keep[:, start:stop], float("-inf"))
+        p = torch.exp(scores - lse[..., None])  # (B, H, T, b)
+        dv[:, :, start:stop] = p.transpose(-2, -1) @ do
+        d_scores = p * (do @ v_blk.transpose(-2, -1) - delta) * scale  # (B, H, T, b)
+        dq += d_scores @ k_blk
+        dk[:, :, start:stop] = d_scores.transpose(-2, -1) @ qf
+    return dq.to(q.dtype), dk.to(k.dtype), dv.to(v.dtype)
 
 
 @contextmanager
@@ -111,12 +152,21 @@ def _quiet_stderr() -> Iterator[None]:
         os.close(saved)
 
 
-def peak_memory(fn: Callable[[], object]) -> int:
-    """Bytes that ``fn()`` holds at its peak beyond what existed before the call (CPU).
+def peak_memory(fn: Callable[[], object], device: torch.device | str = "cpu") -> int:
+    """Bytes that ``fn()`` holds at its peak beyond what existed before the call.
 
-    PyTorch's profiler records every allocation and free with a time stamp; the peak
-    is the largest running total. Tensors that ``fn`` returns count too.
+    On a GPU, the CUDA allocator's peak counter. On the CPU, PyTorch's profiler records
+    every allocation and free with a time stamp; the peak is the largest running total.
+    Tensors that ``fn`` returns count too.
     """
+    device = torch.device(device)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        before = torch.cuda.memory_allocated(device)
+        fn()
+        torch.cuda.synchronize(device)
+        return torch.cuda.max_memory_allocated(device) - before
     with _quiet_stderr(), profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
         fn()
     events = sorted(

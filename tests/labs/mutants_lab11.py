@@ -59,7 +59,8 @@ def flash_forward(q, k, v, causal=False, block=16):
         code="""
 @triton.jit
 def flash_kernel(Q, K, V, Out, LSE, t_q, t_k, scale,
-                 CAUSAL: tl.constexpr, BLOCK: tl.constexpr, HEAD_DIM: tl.constexpr):
+                 CAUSAL: tl.constexpr, BLOCK: tl.constexpr, HEAD_DIM: tl.constexpr,
+                 DOT_PRECISION: tl.constexpr):
     tile, bh = tl.program_id(0), tl.program_id(1)
     rows = tile * BLOCK + tl.arange(0, BLOCK)
     cols = tl.arange(0, BLOCK)
@@ -74,14 +75,14 @@ def flash_kernel(Q, K, V, Out, LSE, t_q, t_k, scale,
         keys = start + cols
         k = tl.load(K + k_base + keys[None, :] * HEAD_DIM + dims[:, None])
         v = tl.load(V + k_base + keys[:, None] * HEAD_DIM + dims[None, :])
-        scores = tl.dot(q, k) * scale
+        scores = tl.dot(q, k, input_precision=DOT_PRECISION) * scale
         if CAUSAL:
             scores = tl.where(keys[None, :] <= rows[:, None] + (t_k - t_q), scores, float("-inf"))
         new_max = tl.maximum(row_max, tl.max(scores, 1))
         p = tl.exp(scores - new_max[:, None])
         rescale = tl.exp(row_max - new_max)
         row_sum = row_sum * rescale + tl.sum(p, 1)
-        acc = acc * rescale[:, None] + tl.dot(p.to(v.dtype), v)
+        acc = acc * rescale[:, None] + tl.dot(p.to(v.dtype), v, input_precision=DOT_PRECISION)
         row_max = new_max
     out = acc / row_sum[:, None]
     out = out.to(Out.dtype.element_ty)
@@ -110,12 +111,12 @@ def attention_backward(q, k, v, out, lse, grad_out, causal=False, block=16):
         code="""
 class KVCache(KVCache):
     def write(self, layer, k, v):
-        t, max_len = k.shape[2], self.keys.shape[3]
-        if self.length + t > max_len:
+        t, max_len, length = k.shape[2], self.keys.shape[3], int(self.length)
+        if length + t > max_len:
             raise ValueError("cache full")
         self.keys[layer, :, :, :t] = k
         self.values[layer, :, :, :t] = v
-        queries = torch.arange(self.length, self.length + t)[:, None]
+        queries = torch.arange(length, length + t)[:, None]
         return self.keys[layer], self.values[layer], torch.arange(max_len)[None, :] <= queries
 """,
         must_fail=["test_cached_forward_gives_the_uncached_logits"],

@@ -2,8 +2,9 @@
 
 Each test receives `nb`, the executed notebook's namespace, and checks behaviour only:
 values against PyTorch's own attention and autograd, shapes, dtypes, equality of cached
-and uncached generation, and the errors raised on bad input. The Triton kernel runs in
-Triton's CPU interpreter here, so its shapes are tiny.
+and uncached generation, and the errors raised on bad input. Without a GPU the Triton
+kernel runs in Triton's CPU interpreter, so its shapes are tiny; with one, the kernel is
+compiled, and every tensor it sees is made on DEVICE.
 """
 
 from __future__ import annotations
@@ -13,14 +14,16 @@ import math
 import torch
 import torch.nn.functional as F
 
-from course.gpu.model import GPT, GPTConfig
 from course.grading import question
+from course.nn.gpt import GPT, GPTConfig
+
+DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def _qkv(t_q: int, t_k: int, d: int, seed: int = 0, dtype: torch.dtype = torch.float32):
     gen = torch.Generator().manual_seed(seed)
     return [
-        torch.randn(s, generator=gen).to(dtype)
+        torch.randn(s, generator=gen).to(DEVICE, dtype)
         for s in [(2, 2, t_q, d), (2, 2, t_k, d), (2, 2, t_k, d)]
     ]
 
@@ -31,7 +34,7 @@ def _reference(q, k, v, causal: bool) -> torch.Tensor:
     mask = None
     if causal:
         t_q, t_k = q.shape[2], k.shape[2]
-        mask = torch.ones(t_q, t_k, dtype=torch.bool).tril(t_k - t_q)
+        mask = torch.ones(t_q, t_k, dtype=torch.bool, device=q.device).tril(t_k - t_q)
     return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
 
 
@@ -39,18 +42,18 @@ def _lse(q, k, causal: bool) -> torch.Tensor:
     scores = q.float() @ k.float().transpose(-2, -1) / math.sqrt(q.shape[-1])
     if causal:
         t_q, t_k = q.shape[2], k.shape[2]
-        keep = torch.ones(t_q, t_k, dtype=torch.bool).tril(t_k - t_q)
+        keep = torch.ones(t_q, t_k, dtype=torch.bool, device=q.device).tril(t_k - t_q)
         scores = scores.masked_fill(~keep, float("-inf"))
     return torch.logsumexp(scores, dim=-1)
 
 
 def _error(got, want) -> float:
-    return float((torch.as_tensor(got).float() - want.float()).abs().max())
+    return float((torch.as_tensor(got).float().cpu() - want.float().cpu()).abs().max())
 
 
 def _model(seed: int = 0, block: int = 48) -> GPT:
     torch.manual_seed(seed)
-    return GPT(GPTConfig(block_size=block, n_layer=2, n_head=2, n_embd=32)).eval()
+    return GPT(GPTConfig(vocab_size=256, block_size=block, n_layer=2, n_head=2, d_model=32)).eval()
 
 
 # --- Question 1: naive attention ------------------------------------------------------
@@ -166,7 +169,7 @@ def _grads(fn, q, k, v, grad):
 @question("q4", points=3)
 def test_backward_matches_autograd(nb):
     q, k, v = _qkv(11, 11, 8, seed=7)
-    grad = torch.randn(q.shape, generator=torch.Generator().manual_seed(8))
+    grad = torch.randn(q.shape, generator=torch.Generator().manual_seed(8)).to(DEVICE)
     for causal in (False, True):
         want = _grads(lambda a, b, c, causal=causal: _reference(a, b, c, causal), q, k, v, grad)
         out = _reference(q, k, v, causal)
@@ -182,7 +185,7 @@ def test_backward_matches_autograd(nb):
 @question("q4", points=2, hidden=True)
 def test_flash_attention_trains_end_to_end(nb):
     q, k, v = _qkv(20, 20, 16, seed=9)
-    grad = torch.randn(q.shape, generator=torch.Generator().manual_seed(10))
+    grad = torch.randn(q.shape, generator=torch.Generator().manual_seed(10)).to(DEVICE)
     got = _grads(lambda a, b, c: nb.flash_attention(a, b, c, True), q, k, v, grad)
     want = _grads(lambda a, b, c: _reference(a, b, c, True), q, k, v, grad)
     for name, g, w in zip("qkv", got, want, strict=True):
@@ -203,10 +206,11 @@ def test_cached_forward_gives_the_uncached_logits(nb):
         f"got {tuple(cache.keys.shape)}"
     )
     with torch.no_grad():
-        full, _ = model(tokens)
-        first, _ = model(tokens[:, :9], cache=cache)
-        rest = [model(tokens[:, i : i + 1], cache=cache)[0] for i in range(9, 12)]
-    assert cache.length == 12, f"after 12 positions cache.length should be 12, got {cache.length}"
+        full = model(tokens)
+        first = model(tokens[:, :9], cache=cache)
+        rest = [model(tokens[:, i : i + 1], cache=cache) for i in range(9, 12)]
+    length = int(cache.length)
+    assert length == 12, f"after 12 positions cache.length should be 12, got {length}"
     got = torch.cat([first, *rest], dim=1)
     err = _error(got, full)
     assert err < 1e-4, (
@@ -253,7 +257,7 @@ def test_greedy_generation_is_identical_with_and_without_cache(nb):
     greedy = prompt
     with torch.no_grad():
         for _ in range(25):
-            greedy = torch.cat([greedy, model(greedy)[0][:, -1].argmax(-1, keepdim=True)], 1)
+            greedy = torch.cat([greedy, model(greedy)[:, -1].argmax(-1, keepdim=True)], 1)
     assert torch.equal(uncached, greedy), "greedy generation should pick the argmax each step"
 
 
