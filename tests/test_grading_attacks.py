@@ -100,10 +100,10 @@ def tiled_attention(q, k, v, *, block_size, causal=False):
 PEAK_MEMORY_TEST = """
 import torch
 
-from course.grading import question
+from course.grading import probes, question
 from course.nn.tiled_attention import naive_attention, peak_memory
 
-COURSE_MODULES = ()
+COURSE_MODULES = ("memory.py",)
 
 
 @question("q2", points=2)
@@ -112,15 +112,16 @@ def test_tiled_attention_uses_less_peak_memory(nb):  # as in tests/labs/test_lab
         torch.randn(1, 1, 512, 16, generator=torch.Generator().manual_seed(i)) for i in range(3)
     )
     naive = peak_memory(lambda: naive_attention(q, k, v))
-    tiled = peak_memory(lambda: nb.tiled_attention(q, k, v, block_size=32))
+    tiled = nb.call(probes.peak_memory, nb.tiled_attention, q, k, v, block_size=32)
     assert tiled < naive / 4, f"naive {naive:,} bytes, tiled {tiled:,}"
 """
 
 
 def test_naive_attention_earns_no_points_for_tiled_peak_memory(tmp_path: Path) -> None:
-    """FAILS today: lab 10's q2 memory test runs `peak_memory` in the grader, around a call
-    whose work is done in the worker, so it sees only the 32 KB result being rebuilt and
-    an attention that builds the whole (T, S) score matrix earns the 2 points."""
+    """Found: lab 10's q2 memory test ran `peak_memory` in the grader, around a call whose
+    work is done in the worker, so it saw only the 32 KB result being rebuilt and an
+    attention that builds the whole (T, S) score matrix earned the 2 points. Fixed: the
+    test measures in the worker (probes.peak_memory, on the public course.memory)."""
     notebook = _with_cell(None, NAIVE_ATTENTION, tmp_path)
     tests = tmp_path / "test_lab10_memory.py"
     tests.write_text(PEAK_MEMORY_TEST)

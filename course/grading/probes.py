@@ -24,15 +24,18 @@ def as_handle(value: Any) -> KeepHere:
     return KeepHere(value)
 
 
-def input_gradients(function: Any, inputs: tuple[Any, ...], weights: Any) -> list[Any]:
-    """d/d inputs of sum(function(*inputs) * weights), computed by autograd in the worker.
+def input_gradients(
+    function: Any, inputs: tuple[Any, ...], weights: Any, *args: Any, **kwargs: Any
+) -> list[Any]:
+    """d/d inputs of sum(function(*inputs, *args, **kwargs) * weights), by autograd here.
 
     A gradient cannot cross between processes, so a test that checks one asks for it here;
     an input that got no gradient gives None.
     """
     for tensor in inputs:
+        tensor.requires_grad_(True)
         tensor.grad = None
-    (function(*inputs) * weights).sum().backward()
+    (function(*inputs, *args, **kwargs) * weights).sum().backward()
     return [tensor.grad for tensor in inputs]
 
 
@@ -188,3 +191,10 @@ def _compile_reference(function_name: str, source: str, imports: list[Any]) -> A
     scope: dict[str, Any] = {alias: importlib.import_module(module) for alias, module in imports}
     exec(compile(source, f"<reference {function_name}>", "exec"), scope)
     return scope[function_name]
+
+
+def peak_memory(function: Any, *args: Any, **kwargs: Any) -> int:
+    """Bytes `function(*args, **kwargs)` holds at its peak, measured where it runs."""
+    from course.memory import peak_memory as measure
+
+    return measure(lambda: function(*args, **kwargs))

@@ -5,21 +5,17 @@ scores of a row can arrive in blocks. Tiled attention uses it to combine blocks 
 keys and values without ever holding the (T, S) matrix of scores: the largest
 intermediate is one (block_q, block_k) tile. :func:`tiled_attention_backward` is the
 backward pass that rebuilds the probabilities tile by tile from one saved number per row.
-:func:`peak_memory` measures the memory of a call, on CPU or GPU.
+:func:`peak_memory` (from course.memory) measures the memory of a call, on CPU or GPU.
 """
 
 from __future__ import annotations
 
 import math
-import os
-import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from itertools import accumulate
 
 import torch
 from torch import Tensor
-from torch.profiler import ProfilerActivity, profile
+
+from course.memory import peak_memory
 
 
 def online_softmax(x: Tensor, block_size: int) -> Tensor:
@@ -138,40 +134,10 @@ def tiled_attention_backward(
     return dq.to(q.dtype), dk.to(k.dtype), dv.to(v.dtype)
 
 
-@contextmanager
-def _quiet_stderr() -> Iterator[None]:
-    """Silence file descriptor 2, where the profiler's C++ side logs its start and stop."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with open(os.devnull, "w") as devnull:
-        os.dup2(devnull.fileno(), 2)
-    try:
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-
-
-def peak_memory(fn: Callable[[], object], device: torch.device | str = "cpu") -> int:
-    """Bytes that ``fn()`` holds at its peak beyond what existed before the call.
-
-    On a GPU, the CUDA allocator's peak counter. On the CPU, PyTorch's profiler records
-    every allocation and free with a time stamp; the peak is the largest running total.
-    Tensors that ``fn`` returns count too.
-    """
-    device = torch.device(device)
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-        torch.cuda.reset_peak_memory_stats(device)
-        before = torch.cuda.memory_allocated(device)
-        fn()
-        torch.cuda.synchronize(device)
-        return torch.cuda.max_memory_allocated(device) - before
-    with _quiet_stderr(), profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
-        fn()
-    events = sorted(
-        (event.start_ns(), event.nbytes())
-        for event in prof.profiler.kineto_results.events()
-        if event.name() == "[memory]"
-    )
-    return max([0, *accumulate(nbytes for _, nbytes in events)])
+__all__ = [
+    "naive_attention",
+    "online_softmax",
+    "peak_memory",
+    "tiled_attention",
+    "tiled_attention_backward",
+]
