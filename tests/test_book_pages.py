@@ -26,8 +26,6 @@ if TYPE_CHECKING:
 ROOT = Path(__file__).resolve().parent.parent
 CHAPTERS = sorted((ROOT / "chapters").glob("[0-9][0-9]_*.md"))
 HIDDEN_TAGS = {"remove-cell", "remove-input"}  # the reader never sees these cells' code
-#: Chapters being rewritten in another change, which shows their imports there.
-REWRITTEN_ELSEWHERE = {"10_fast_inference", "11_gpu_lab"}
 
 #: MyST markup that only reaches the HTML when it failed to render.
 RAW_MARKUP = re.compile(r"\{(?:glue|term|cite|numref|ref|doc|eq|math)(?::[a-z]+)?\}`|```\{")
@@ -76,12 +74,7 @@ def _hidden_names_used(chapter: Path) -> list[str]:
 
 @pytest.mark.parametrize(
     "chapter",
-    [
-        pytest.param(path, marks=pytest.mark.xfail(reason="being rewritten in another change"))
-        if path.stem in REWRITTEN_ELSEWHERE
-        else path
-        for path in CHAPTERS
-    ],
+    CHAPTERS,
     ids=lambda path: path.stem,
 )
 def test_visible_code_uses_only_visible_names(chapter: Path) -> None:
