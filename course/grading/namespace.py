@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import difflib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 
@@ -59,21 +60,27 @@ class Namespace:
 
     def without(self, *dotted_names: str) -> Any:
         """The notebook's functions, called with `dotted_names` replaced by loud failures."""
-        from course.grading.scoped import Scoped
+        from course.grading.scoped import Banning
 
-        return Scoped(self).without(*dotted_names)
+        return Banning(self, dotted_names)
 
-    def using(self, **references: Any) -> Any:
-        """The notebook's functions, called with some of its names bound to references."""
-        from course.grading.scoped import Scoped
+    def banned(self, bans: tuple[str, ...], function: Any, args: tuple[Any, ...],
+               kwargs: dict[str, Any]) -> Any:  # fmt: skip
+        from course.grading.probes import run_banned
 
-        return Scoped(self).using(**references)
+        return run_banned(self._names, bans, function, args, kwargs)  # type: ignore[arg-type]
 
-    def scoped(self, bans: tuple[str, ...], references: dict[str, Any], function: Any,
-               args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:  # fmt: skip
-        from course.grading.probes import run_scoped
+    @contextlib.contextmanager
+    def replacing(self, **references: Any) -> Iterator[Namespace]:
+        """Bind some of the notebook's names to reference functions while the block runs."""
+        from course.grading import probes
+        from course.grading.scoped import reference_sources
 
-        return run_scoped(self._names, bans, references, function, args, kwargs)  # type: ignore[arg-type]
+        saved = probes.bind_references(reference_sources(references), self._names)  # type: ignore[arg-type]
+        try:
+            yield self
+        finally:
+            probes.unbind(saved, self._names)  # type: ignore[arg-type]
 
     def __dir__(self) -> list[str]:
         return sorted(name for name in self._names if not name.startswith("_"))

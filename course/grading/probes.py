@@ -100,29 +100,23 @@ class BannedCall(BaseException):
     student's code does not hide it."""
 
 
-def scoped_call(bans: tuple[str, ...], references: dict[str, tuple[str, str, list[Any]]],
-                function: Any, *args: Any, **kwargs: Any) -> Any:  # fmt: skip
-    """`function(*args, **kwargs)` in the worker, with `bans` and `references` in force."""
+def banned_call(bans: tuple[str, ...], function: Any, *args: Any, **kwargs: Any) -> Any:
+    """`function(*args, **kwargs)` in the worker, with the dotted names in `bans` banned."""
     from course.grading import worker
 
-    return run_scoped(worker.notebook_names(), bans, references, function, args, kwargs)
+    return run_banned(worker.notebook_names(), bans, function, args, kwargs)
 
 
-def run_scoped(
+def run_banned(
     names: dict[str, Any],
     bans: tuple[str, ...],
-    references: dict[str, tuple[str, str, list[Any]]],
     function: Any,
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
 ) -> Any:
-    """Call `function` with each dotted name in `bans` replaced by a function that fails
-    loudly, and each notebook global in `references` bound to the course's reference.
-
-    `references` maps a notebook name to (function name, source, imports): the source of a
-    self-contained function and the (alias, module) pairs it needs. Everything is put back
-    afterwards. A banned call raises BannedCall, also if the code caught it.
-    """
+    """Call `function` with each dotted name in `bans` (and the notebook's globals bound to
+    the same objects) replaced by a function that fails loudly; everything is put back
+    afterwards. A banned call raises BannedCall, also if the code caught it."""
     called: list[str] = []
     undo: list[tuple[Any, str, Any]] = []
     try:
@@ -136,22 +130,40 @@ def run_scoped(
                 if value is original:
                     undo.append((names, name, original))
                     names[name] = loud
-        for name, (function_name, source, imports) in references.items():
-            undo.append((names, name, names.get(name, _ABSENT)))
-            names[name] = _compile_reference(function_name, source, imports)
         result = function(*args, **kwargs)
     finally:
         for owner, attribute, original in reversed(undo):
             if isinstance(owner, dict):
-                if original is _ABSENT:
-                    owner.pop(attribute, None)
-                else:
-                    owner[attribute] = original
+                owner[attribute] = original
             else:
                 setattr(owner, attribute, original)
     if called:
         raise BannedCall(_banned_message(called[0]))
     return result
+
+
+def bind_references(references: dict[str, Any], names: dict[str, Any] | None = None) -> Any:
+    """Bind notebook globals to the course's references: {name: (function name, source,
+    imports)}. Returns what they were, for `unbind` (kept in the worker under the grader)."""
+    from course.grading import worker
+
+    names = worker.notebook_names() if names is None else names
+    saved = {name: names.get(name, _ABSENT) for name in references}
+    for name, (function_name, source, imports) in references.items():
+        names[name] = _compile_reference(function_name, source, imports)
+    return saved if names is not worker.notebook_names() else KeepHere(saved)
+
+
+def unbind(saved: dict[str, Any], names: dict[str, Any] | None = None) -> None:
+    """Put back the globals `bind_references` replaced."""
+    from course.grading import worker
+
+    names = worker.notebook_names() if names is None else names
+    for name, value in dict(saved).items():
+        if value is _ABSENT:
+            names.pop(name, None)
+        else:
+            names[name] = value
 
 
 _ABSENT = object()

@@ -495,23 +495,29 @@ class RemoteNamespace:
 
     def without(self, *dotted_names: str) -> Any:
         """The notebook's functions, called with `dotted_names` replaced by loud failures."""
-        from course.grading.scoped import Scoped
+        from course.grading.scoped import Banning
 
-        return Scoped(self).without(*dotted_names)
+        return Banning(self, dotted_names)
 
-    def using(self, **references: Any) -> Any:
-        """The notebook's functions, called with some of its names bound to references."""
-        from course.grading.scoped import Scoped
+    def banned(self, bans: tuple[str, ...], function: Any, args: tuple[Any, ...],
+               kwargs: dict[str, Any]) -> Any:  # fmt: skip
+        from course.grading.probes import banned_call
 
-        return Scoped(self).using(**references)
-
-    def scoped(self, bans: tuple[str, ...], references: dict[str, Any], function: Any,
-               args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:  # fmt: skip
-        from course.grading.probes import scoped_call
-
-        result = self.call(scoped_call, bans, references, function, *args, **kwargs)
+        result = self.call(banned_call, bans, function, *args, **kwargs)
         calls.returned += 1
         return result
+
+    @contextlib.contextmanager
+    def replacing(self, **references: Any) -> Iterator[RemoteNamespace]:
+        """Bind some of the notebook's names to reference functions while the block runs."""
+        from course.grading import probes
+        from course.grading.scoped import reference_sources
+
+        saved = self.call(probes.bind_references, reference_sources(references))
+        try:
+            yield self
+        finally:
+            self.call(probes.unbind, saved)
 
     def send(self, value: Any) -> Any:
         """A handle on a copy of `value` in the worker (for methods that change it in place)."""

@@ -188,6 +188,24 @@ def test_split_and_merge_heads(nb):
 # --- Question 5: a multi-head attention module --------------------------------------
 
 
+def _reference_attention_torch(q, k, v, mask=None):
+    """The course's answer to q2, in place of the student's while q5 is graded."""
+    scores = q @ k.transpose(-2, -1) / q.shape[-1] ** 0.5  # (..., T, S)
+    if mask is not None:
+        scores = scores.masked_fill(~mask, float("-inf"))
+    weights = torch.softmax(scores, dim=-1)
+    return weights @ v, weights
+
+
+def _reference_causal_mask(T):
+    """The course's answer to q3."""
+    return torch.ones(T, T, dtype=torch.bool).tril()
+
+
+#: q2's and q3's answers, the course's own, while q5 grades the module alone.
+EARLIER = {"attention_torch": _reference_attention_torch, "causal_mask": _reference_causal_mask}
+
+
 def _copied_reference(mha) -> nn.MultiheadAttention:
     d_model = mha.q_proj.weight.shape[1]
     n_head = mha.n_head
@@ -204,58 +222,65 @@ def _copied_reference(mha) -> nn.MultiheadAttention:
 
 @question("q5", points=3)
 def test_multi_head_attention_matches_nn_multihead_attention(nb):
-    torch.manual_seed(5)
-    mha = nb.MultiHeadAttention(24, 4)
-    ref = _copied_reference(mha)
-    x = torch.randn(3, 6, 24)
-    with torch.no_grad():
-        got = mha(x)
-        expected = ref(x, x, x, need_weights=False)[0]
-        assert got.shape == (3, 6, 24), f"output shape should be (3, 6, 24), got {tuple(got.shape)}"
+    # graded on the course's attention_torch and causal_mask: only q5's code counts
+    with nb.replacing(**EARLIER):
+        torch.manual_seed(5)
+        mha = nb.MultiHeadAttention(24, 4)
+        ref = _copied_reference(mha)
+        x = torch.randn(3, 6, 24)
+        with torch.no_grad():
+            got = mha(x)
+            expected = ref(x, x, x, need_weights=False)[0]
+            assert got.shape == (3, 6, 24), (
+                f"output shape should be (3, 6, 24), got {tuple(got.shape)}"
+            )
+            assert_close(
+                got,
+                expected,
+                what="MultiHeadAttention(24, 4) against nn.MultiheadAttention with its weights",
+                hint="q, k, v from q_proj, k_proj, v_proj; split heads, attend, merge, out_proj "
+                "(graded with the course's own attention_torch and causal_mask)",
+                rtol=1e-5,
+                atol=1e-5,
+            )
+            causal = torch.ones(6, 6, dtype=torch.bool).tril()
+            got = mha(x, is_causal=True)
+            expected = ref(x, x, x, attn_mask=~causal, need_weights=False)[0]
         assert_close(
             got,
             expected,
-            what="MultiHeadAttention(24, 4) against nn.MultiheadAttention with its weights",
-            hint="q, k, v from q_proj, k_proj, v_proj; split heads, attend, merge, out_proj",
+            what="MultiHeadAttention with is_causal=True",
+            hint="pass causal_mask(T) to your attention",
             rtol=1e-5,
             atol=1e-5,
         )
-        causal = torch.ones(6, 6, dtype=torch.bool).tril()
-        got = mha(x, is_causal=True)
-        expected = ref(x, x, x, attn_mask=~causal, need_weights=False)[0]
-    assert_close(
-        got,
-        expected,
-        what="MultiHeadAttention with is_causal=True",
-        hint="pass causal_mask(T) to your attention",
-        rtol=1e-5,
-        atol=1e-5,
-    )
 
 
 @question("q5", points=2, hidden=True)
 def test_cross_attention_and_bad_sizes(nb):
-    torch.manual_seed(6)
-    mha = nb.MultiHeadAttention(16, 2)
-    ref = _copied_reference(mha)
-    x, context = torch.randn(2, 3, 16), torch.randn(2, 7, 16)
-    with torch.no_grad():
-        got = mha(x, context)
-        expected = ref(x, context, context, need_weights=False)[0]
-    assert got.shape == (2, 3, 16), (
-        f"3 queries reading a context of 7 give (2, 3, 16), got {tuple(got.shape)}. "
-        "Hint: queries from x, keys and values from the context."
-    )
-    assert_close(
-        got,
-        expected,
-        what="cross-attention of (2, 3, 16) queries over a (2, 7, 16) context",
-        hint="queries from x, keys and values from the context",
-        rtol=1e-5,
-        atol=1e-5,
-    )
-    must_raise(lambda: nb.MultiHeadAttention(10, 3), "MultiHeadAttention(10, 3)")
-    must_raise(lambda: mha(torch.randn(2, 3, 15)), "an input of width 15 into d_model=16")
+    # graded on the course's attention_torch and causal_mask: only q5's code counts
+    with nb.replacing(**EARLIER):
+        torch.manual_seed(6)
+        mha = nb.MultiHeadAttention(16, 2)
+        ref = _copied_reference(mha)
+        x, context = torch.randn(2, 3, 16), torch.randn(2, 7, 16)
+        with torch.no_grad():
+            got = mha(x, context)
+            expected = ref(x, context, context, need_weights=False)[0]
+        assert got.shape == (2, 3, 16), (
+            f"3 queries reading a context of 7 give (2, 3, 16), got {tuple(got.shape)}. "
+            "Hint: queries from x, keys and values from the context."
+        )
+        assert_close(
+            got,
+            expected,
+            what="cross-attention of (2, 3, 16) queries over a (2, 7, 16) context",
+            hint="queries from x, keys and values from the context",
+            rtol=1e-5,
+            atol=1e-5,
+        )
+        must_raise(lambda: nb.MultiHeadAttention(10, 3), "MultiHeadAttention(10, 3)")
+        must_raise(lambda: mha(torch.randn(2, 3, 15)), "an input of width 15 into d_model=16")
 
 
 # --- Question 6: grouped-query attention --------------------------------------------
