@@ -109,3 +109,29 @@ def test_mutant_loses_the_points_of_its_tests(lab: Lab, mutant: Mutant) -> None:
         f"these tests passed the bug: {set(mutant.must_fail) - caught}"
     )
     assert grading.percent < 100
+
+
+@pytest.mark.parametrize(
+    ("lab", "mutant", "says"),
+    [
+        (
+            "09",
+            "cross_entropy by the banned F.cross_entropy (costs q1 only)",
+            "functional.cross_entropy",
+        ),
+        ("09", "clip_grad_norm by the banned clip_grad_norm_ (costs q4 only)", "clip_grad_norm_"),
+        ("10", "tiled attention by the banned fused kernel", "scaled_dot_product_attention"),
+    ],
+)
+def test_a_banned_call_costs_its_question_and_is_named(lab: str, mutant: str, says: str) -> None:
+    """A notebook that calls what its question forbids loses that question's points only,
+    and the message names the banned function."""
+    found = next(item for item in LABS if item.number == lab and item.layout.root == REPO_ROOT)
+    grading = _mutant_gradings(found)[mutant]
+    planted = next(m for m in found.mutants() if m.name == mutant)
+    for mark in grading.marks:
+        if mark.test.name in planted.must_fail:
+            assert "which this question asks you not to use" in mark.message, mark.message
+    lost = {mark.test.question for mark in grading.marks if not mark.passed}
+    assert lost == {grading.mark(planted.must_fail[0]).test.question}, lost
+    assert any(says in mark.message for mark in grading.marks if not mark.passed)

@@ -107,4 +107,32 @@ def clip_grad_norm(parameters, max_norm):
 """,
         must_fail=["test_clip_grad_norm_matches_pytorch"],
     ),
+    Mutant(
+        name="cross_entropy by the banned F.cross_entropy (costs q1 only)",
+        code="""
+def cross_entropy(logits, targets, ignore_index=-100, label_smoothing=0.0):
+    if logits.dim() != 2 or targets.shape != logits.shape[:1]:
+        raise ValueError("logits (N, V) and targets (N,)")
+    return F.cross_entropy(
+        logits, targets, ignore_index=ignore_index, label_smoothing=label_smoothing
+    )
+""",
+        must_fail=[
+            "test_cross_entropy_matches_pytorch",
+            "test_cross_entropy_label_smoothing",
+            "test_cross_entropy_ignore_index",
+            "test_cross_entropy_is_stable_and_checks_shapes",
+        ],
+    ),
+    Mutant(
+        name="clip_grad_norm by the banned clip_grad_norm_ (costs q4 only)",
+        code="""
+def clip_grad_norm(parameters, max_norm):
+    return torch.nn.utils.clip_grad_norm_(list(parameters), max_norm)
+""",
+        must_fail=[
+            "test_clip_grad_norm_matches_pytorch",
+            "test_clip_grad_norm_skips_missing_gradients",
+        ],
+    ),
 ]

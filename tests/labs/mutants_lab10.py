@@ -173,4 +173,16 @@ def speculative_generate(target, draft, idx, max_new_tokens, k=4):
 """,
         must_fail=["test_acceptance_rate"],
     ),
+    Mutant(
+        name="tiled attention by the banned fused kernel",
+        code="""
+def tiled_attention(q, k, v, block_size=32, causal=False):
+    if block_size < 1:
+        raise ValueError("block_size must be at least 1")
+    T, S = q.shape[-2], k.shape[-2]
+    mask = torch.ones(T, S, dtype=torch.bool).tril(diagonal=S - T) if causal else None
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+""",
+        must_fail=["test_tiled_attention_matches_the_reference"],
+    ),
 ]
