@@ -213,7 +213,7 @@ def test_check_reports_public_tests(monkeypatch: pytest.MonkeyPatch, capsys) -> 
     assert lines[1] == "q2: 0/1 checks passed (+1 hidden at grading)"
     assert "defines no `mean`" in lines[2]
     assert lines[3] == "q7: lab 99 has no such question (its questions: q1, q2, q3)"
-    assert "took longer than 0.2 s" in lines[5]
+    assert "stopped after 0.2 s (the time limit)" in lines[5]
 
 
 def test_check_without_a_lab_explains(capsys) -> None:

@@ -568,7 +568,7 @@ def _attacks() -> list[Attack]:
         Attack("forged answers from a thread", FORGED_ANSWERS, 0),
         Attack("requests stolen from the pipe", STEAL_REQUESTS, 0, bound=LIMITS.total + 8),
         Attack("the answer pipe closed", CLOSE_PIPE, 10, MASTER, TOP, says="closed its pipe"),
-        Attack("the worker stops itself (SIGSTOP)", STALL, 10, MASTER, TOP, says="ran past"),
+        Attack("the worker stops itself (SIGSTOP)", STALL, 10, MASTER, TOP, says="stopped after"),
         Attack(
             "a process chain that outlives the worker", CHAIN.format(folder="{folder}"), 10, MASTER
         ),

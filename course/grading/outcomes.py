@@ -91,7 +91,7 @@ def explain(error: BaseException, hide_source: bool = False) -> str:
     if hasattr(type(error), "remote_type"):
         message = str(error)
     elif isinstance(error, TimeLimitExceeded):
-        message = f"took longer than {error.seconds:g} s: is there an infinite loop?"
+        message = f"stopped after {error.seconds:g} s (the time limit): is there an infinite loop?"
     elif isinstance(error, MissingName):
         message = str(error)
     elif isinstance(error, NotImplementedError):

@@ -173,7 +173,7 @@ class Worker:
                 if left <= 0:
                     self.kill()
                     out_of_time = stop >= deadline
-                    raise WorkerDied(f"ran past the time limit of {seconds:g} s", out_of_time)
+                    raise WorkerDied(f"stopped after {seconds:g} s (the time limit)", out_of_time)
                 self._ready.wait(min(POLL, left))
             answer, self._waiting = self._answer, None
         return answer
@@ -456,7 +456,7 @@ class _Calls:
               kwargs: dict[str, Any]) -> Any:  # fmt: skip
         left = self.deadline - time.monotonic()
         if left <= 0:
-            raise WorkerDied(f"ran past the time limit of {self.seconds:g} s")
+            raise WorkerDied(f"stopped after {self.seconds:g} s (the time limit)")
         return worker.apply(function, args, kwargs, min(self.seconds, left), self.deadline)
 
 
