@@ -217,3 +217,15 @@ def _recipes(makefile: str) -> dict[str, str]:
     """Each rule's line and recipe, by target."""
     rules = re.findall(r"^([^\s:#=]+):(.*\n(?:\t.*\n)*)", makefile, re.MULTILINE)
     return {target: body for target, body in rules}
+
+
+def test_edition_grader_says_how_many_points_it_can_check(edition: Path) -> None:
+    from course.grading import report
+    from course.grading.notebook import read_notebook
+    from course.grading.runner import grade
+
+    tests = next((edition / "tests" / "labs").glob("test_lab01_*.py"))
+    grading = grade(read_notebook(ROOT / "solutions" / "lab01_vectors.ipynb"), tests)
+    line = report.table(grading).splitlines()[-1]
+    assert line.startswith("Public tests only: ") and "hidden tests" in line, line
+    assert f"of {report.points(grading.all_points)} points" in line

@@ -43,6 +43,8 @@ def table(grading: Grading) -> str:
                 hidden = " (hidden)" if mark.test.hidden else ""
                 lines.append(f"    FAIL {mark.test.name}{hidden}: {reason}")
     lines += ["", total_line(grading)]
+    if grading.all_points is not None and grading.all_points > grading.max_score:
+        lines.append(public_only_line(grading.max_score, grading.all_points))
     return "\n".join(lines)
 
 

@@ -31,6 +31,7 @@ class Grading:
     output: str = ""  # what the notebook printed, capped; never parsed
     seconds: float = 0.0
     sandbox: str = ""  # how the worker was isolated, e.g. "sandbox: bubblewrap (cgroup)"
+    all_points: float | None = None  # the lab's points with hidden tests, where they are absent
 
     @property
     def score(self) -> float:

@@ -128,6 +128,7 @@ class _Session:
             output=self.output.text(),
             seconds=time.monotonic() - started,
             sandbox=self.sandbox,
+            all_points=_all_points(self.module),
         )
 
     # --- the worker and the notebook's cells ----------------------------------------
@@ -264,6 +265,12 @@ class _Session:
     def _mark(self, graded: GradedTest, passed: bool, message: Any, started: float) -> Mark:
         text = truncate(str(message), MESSAGE_LIMIT).encode("utf-8", "replace").decode()
         return Mark(graded, passed, text, time.perf_counter() - started)
+
+
+def _all_points(module: ModuleType) -> float | None:
+    """ALL_POINTS of a student edition's test file (hidden tests cut out), if it has one."""
+    declared = getattr(module, "ALL_POINTS", None)
+    return float(declared) if isinstance(declared, int | float) else None
 
 
 def _modules(module: ModuleType) -> tuple[str, ...]:
