@@ -453,7 +453,8 @@ READ_MASTER = f"""
 import glob, json, os
 found = []
 for pattern in ({str(MASTER)!r}, {str(ROOT.parent)!r} + "/**/solutions/*.ipynb",
-                "/tmp/**/lab99_fixture.ipynb", os.path.expanduser("~") + "/**/*.ipynb"):
+                os.path.join("/tmp", "**", "lab99_fixture.ipynb"),
+                os.path.expanduser("~") + "/**/*.ipynb"):
     found += glob.glob(pattern, recursive=True)
 for path in found:
     try:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import posixpath
 import secrets
 import shutil
 import signal
@@ -31,8 +32,9 @@ ALWAYS = ("__init__.py", "grading")
 FILE_LIMIT = 256 * 2**20  # bytes of one file the notebook writes
 PROCESS_LIMIT = 256  # processes and threads of the worker's tree
 NOBODY = 65534  # the unprivileged user of most Linux systems
-WORKDIR = "/tmp/lab"  # the worker's working folder inside the sandbox
-VIEW = "/tmp/.course"  # the course modules it may import, inside the sandbox
+SANDBOX_TMP = "/tmp"  # the worker's own /tmp, a folder of the grader's, inside the sandbox
+WORKDIR = posixpath.join(SANDBOX_TMP, "lab")  # the worker's working folder
+VIEW = posixpath.join(SANDBOX_TMP, ".course")  # the course modules it may import
 
 
 def bubblewrap() -> str | None:
@@ -104,7 +106,7 @@ class Sandbox:
         args = [
             bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
             "--tmpfs", str(hidden), "--tmpfs", "/dev/shm",
-            "--bind", str(self.root / "tmp"), "/tmp",
+            "--bind", str(self.root / "tmp"), SANDBOX_TMP,
         ]  # fmt: skip
         home = Path.home().resolve()
         covered = [hidden]
@@ -122,8 +124,8 @@ class Sandbox:
             "--bind", str(self.root / "work"), WORKDIR, "--chdir", WORKDIR,
             "--unshare-all", "--uid", "65534", "--gid", "65534",
             "--die-with-parent", "--new-session",
-            "--setenv", "HOME", "/tmp", "--setenv", "MPLCONFIGDIR", "/tmp",
-            "--setenv", "TRITON_CACHE_DIR", "/tmp/triton",
+            "--setenv", "HOME", SANDBOX_TMP, "--setenv", "MPLCONFIGDIR", SANDBOX_TMP,
+            "--setenv", "TRITON_CACHE_DIR", posixpath.join(SANDBOX_TMP, "triton"),
         ]  # fmt: skip
         python = str(Path(sys.executable))
         return [*args, python, "-I", "-B", *_bootstrap(VIEW, python_args)]
