@@ -42,7 +42,7 @@ def grade(notebook: Notebook, tests: Path, limits: Limits = Limits()) -> Grading
         graded = collect_tests(module)
     except BaseException as error:
         raise UnusableInput(f"cannot load {tests}: {type(error).__name__}: {error}") from None
-    return _Session(notebook, module, graded, limits).run()
+    return _Session(notebook, module, graded, lab_limits(module, limits)).run()
 
 
 def grade_variants(
@@ -68,9 +68,7 @@ def grade_variants(
 
 def session(notebook: Notebook, module: ModuleType, limits: Limits = Limits()) -> _Session:
     """A grading session whose tests are run by someone else (pytest); close it with stop()."""
-    graded = collect_tests(module)
-    run = _Session(notebook, module, graded, lab_limits(module, limits))
-    return run
+    return _Session(notebook, module, collect_tests(module), lab_limits(module, limits))
 
 
 def lab_limits(module: ModuleType, limits: Limits) -> Limits:
@@ -101,7 +99,6 @@ class _Session:
 
     def run(self) -> Grading:
         started = time.monotonic()
-        self.limits = lab_limits(self.module, self.limits)
         self.deadline = started + self.limits.total
         try:
             for graded, test in self.tests:
