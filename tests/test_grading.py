@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from course.grading import check
+from course.grading.labs import REPO_ROOT, Layout, load_tests, read_declarations
 from course.grading.namespace import MissingName, Namespace
 from course.grading.notebook import read_notebook
 from course.grading.results import Grading
@@ -99,6 +100,9 @@ def test_unusable_input_exits_2_with_one_line(tmp_path: Path, case: str, expecte
         ("import no_such_module\n", "ModuleNotFoundError"),
         ("def test_unmarked(nb):\n    pass\n", "test_unmarked has no @question"),
         ("import os\n", "defines no graded tests"),
+        ("def broken(:\n", "SyntaxError"),
+        ("COURSE_MODULES = ('data.py', SOMEWHERE)\n", "COURSE_MODULES must be a tuple"),
+        ("CELL_SECONDS = -3\n", "CELL_SECONDS must be a positive number"),
     ],
 )
 def test_broken_test_file_exits_2(tmp_path: Path, source: str, expected: str) -> None:
@@ -108,6 +112,15 @@ def test_broken_test_file_exits_2(tmp_path: Path, source: str, expected: str) ->
     assert result.returncode == 2
     lines = result.stderr.splitlines()
     assert len(lines) == 1 and expected in lines[0], result.stderr
+
+
+@pytest.mark.parametrize("tests", sorted(Layout(REPO_ROOT).tests.glob("test_lab*.py")), ids=str)
+def test_declarations_read_without_importing_match_the_module(tests: Path) -> None:
+    """The worker starts with what read_declarations finds before the tests import."""
+    module = load_tests(tests)
+    declared = read_declarations(tests)
+    assert declared.modules == tuple(getattr(module, "COURSE_MODULES", ()))
+    assert declared.cell_seconds == getattr(module, "CELL_SECONDS", None)
 
 
 # --- Solutions, stubs, reports and exit codes -------------------------------------------

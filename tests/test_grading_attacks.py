@@ -237,3 +237,51 @@ def test_a_line_of_empty_lists_does_not_swell_the_grader(tmp_path: Path) -> None
     assert float(score) == 0
     assert int(grown) < 200, f"the grader grew by {grown} MiB"
     assert "not valid messages" in note
+
+
+# --- A function that answers its first call and raises on every later one ---------------
+
+FIRST_CALL_ONLY = """
+calls = 0
+
+def square_root(x):
+    global calls
+    calls += 1
+    if calls == 1:  # the test's valid call comes first: answer it, raise on the rest
+        return 2.0
+    raise ValueError(f"{x} has no real square root")
+"""
+
+CORRECT_SQUARE_ROOT = """
+def square_root(x):
+    if x < 0:
+        raise ValueError(f"{x} has no real square root")
+    return x ** 0.5
+"""
+
+BAD_INPUT_TEST = """
+from course.grading import must_raise, question
+
+
+@question("q1", points=1)
+def test_square_root_rejects_negative_numbers(nb):
+    assert nb.square_root(4.0) == 2.0
+    must_raise(lambda: nb.square_root(-1.0), "square_root(-1.0)", mentioning="-1.0")
+"""
+
+
+def test_raising_after_the_first_call_earns_nothing_on_a_bad_input_test(tmp_path: Path) -> None:
+    """Found: every bad-input test made its valid call first, so a function that answered
+    one call and then raised on every later one earned the points. Fixed: must_raise makes
+    the valid call once more, before or after the bad one at random."""
+    tests = tmp_path / "test_lab01_square_root.py"
+    tests.write_text(BAD_INPUT_TEST)
+    before = fingerprint(ROOT / "course", ROOT / "tests")
+    started = time.monotonic()
+    for code, score in ((FIRST_CALL_ONLY, 0), (CORRECT_SQUARE_ROOT, 1)):
+        folder = tmp_path / f"expects_{score}"
+        folder.mkdir()
+        grading = grade(read_notebook(_with_cell(None, code, folder)), tests, ROOMY)
+        assert grading.score == score, report.table(grading)
+    assert time.monotonic() - started < 60
+    assert fingerprint(ROOT / "course", ROOT / "tests") == before

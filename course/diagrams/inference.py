@@ -181,7 +181,7 @@ def speculative_decoding(
         ax,
         (4.7, 0.1),
         f"{accepted + 1} tokens from one target pass instead of one; "
-        "the output has the target model's distribution",
+        "the output is what the target alone would have chosen",
         fontsize=9,
     )
     return fig

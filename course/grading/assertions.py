@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable
 
 import numpy as np
@@ -17,18 +18,34 @@ def must_raise(
 
     A NotImplementedError passes through, so an unanswered question reads "not implemented".
     Under the grader, a valid call of the notebook's functions must have returned earlier
-    in the same test: a function that raises on every input earns nothing.
+    in the same test, and it is made once more, before or after the bad one at random: a
+    function that raises on every input, or after its first call, earns nothing.
     """
-    expected = " or ".join(error.__name__ for error in errors)
     from course.grading.remote import calls
 
-    if calls.grading and not calls.returned:  # a stub that always raises must earn nothing
+    if not calls.grading:
+        _raises(call, what, mentioning, errors)
+        return
+    again = calls.again
+    if again is None:  # a stub that always raises must earn nothing
         raise AssertionError(
             f"{what}: this test checks the error only after a valid call returns, and none did"
         )
+    steps = [lambda: _raises(call, what, mentioning, errors), lambda: _returns(again, what)]
+    random.SystemRandom().shuffle(steps)  # an order the notebook cannot predict
+    for step in steps:
+        step()
+
+
+def _raises(
+    call: Callable[[], object], what: str, mentioning: str, errors: tuple[type[Exception], ...]
+) -> None:
+    from course.grading.remote import WorkerDied
+
+    expected = " or ".join(error.__name__ for error in errors)
     try:
         call()
-    except NotImplementedError:
+    except (NotImplementedError, WorkerDied):  # "not implemented"; the grader's own report
         raise
     except errors as error:
         assert mentioning in str(error), (
@@ -41,6 +58,21 @@ def must_raise(
             f"{what} should raise {expected}, it raised {type(other).__name__}: {other}"
         ) from None
     raise AssertionError(f"{what} should raise {expected}, it returned normally")
+
+
+def _returns(again: Callable[[], object], what: str) -> None:
+    """The test's last valid call, made again beside the bad one, must still return."""
+    from course.grading.remote import WorkerDied
+
+    try:
+        again()
+    except WorkerDied:
+        raise
+    except Exception as error:
+        raise AssertionError(
+            f"{what}: a valid call that returned earlier in this test raised when made "
+            f"again ({type(error).__name__}: {error}); valid and bad inputs are mixed here"
+        ) from None
 
 
 SHOWN_ENTRIES = 3  # differing entries a failure message lists

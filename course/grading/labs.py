@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import importlib.util
 import os
 import sys
@@ -64,3 +65,68 @@ def load_tests(path: Path) -> ModuleType:
         del sys.modules[name]
         raise
     return module
+
+
+@dataclass(frozen=True)
+class Declared:
+    """What a graded test file declares for its worker: COURSE_MODULES and CELL_SECONDS."""
+
+    modules: tuple[str, ...] = ()
+    cell_seconds: float | None = None
+
+
+def read_declarations(path: Path) -> Declared:
+    """A test file's COURSE_MODULES and CELL_SECONDS, read from its syntax tree.
+
+    The grader starts the worker with them before it imports the file, so the notebook
+    runs while the tests and their references (torch, say) load in the grader.
+    COURSE_MODULES is a tuple of paths under course/ and of `*GROUP`s from
+    course.grading.visible; CELL_SECONDS is a positive number.
+    """
+    try:
+        tree = ast.parse(path.read_bytes(), filename=str(path))
+    except (OSError, SyntaxError, ValueError) as error:
+        raise UnusableInput(f"cannot load {path}: {type(error).__name__}: {error}") from None
+    found: dict[str, ast.expr] = {}
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1:
+            target, value = node.targets[0], node.value
+        elif isinstance(node, ast.AnnAssign) and node.value is not None:
+            target, value = node.target, node.value
+        else:
+            continue
+        if isinstance(target, ast.Name) and target.id in ("COURSE_MODULES", "CELL_SECONDS"):
+            found[target.id] = value
+    modules = _module_paths(found["COURSE_MODULES"], path) if "COURSE_MODULES" in found else ()
+    seconds = _seconds(found["CELL_SECONDS"], path) if "CELL_SECONDS" in found else None
+    return Declared(modules, seconds)
+
+
+def _module_paths(value: ast.expr, path: Path) -> tuple[str, ...]:
+    from course.grading import visible
+
+    groups = {name: group for name, group in vars(visible).items() if name.isupper()}
+    items = value.elts if isinstance(value, ast.Tuple | ast.List) else [ast.Starred(value)]
+    paths: list[str] = []
+    for item in items:
+        if isinstance(item, ast.Constant) and isinstance(item.value, str):
+            paths.append(item.value)
+        elif (
+            isinstance(item, ast.Starred)
+            and isinstance(item.value, ast.Name)
+            and item.value.id in groups
+        ):
+            paths.extend(groups[item.value.id])
+        else:
+            raise UnusableInput(
+                f"{path}: COURSE_MODULES must be a tuple of paths and of *GROUPs from "
+                "course.grading.visible"
+            )
+    return tuple(paths)
+
+
+def _seconds(value: ast.expr, path: Path) -> float:
+    number = value.value if isinstance(value, ast.Constant) else None
+    if isinstance(number, bool) or not isinstance(number, int | float) or number <= 0:
+        raise UnusableInput(f"{path}: CELL_SECONDS must be a positive number")
+    return float(number)

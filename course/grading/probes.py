@@ -46,6 +46,15 @@ def with_gradient(data: Any, requires_grad: bool, grad: Any) -> Any:
     return data
 
 
+def repeat(times: int, function: Any, *args: Any, **kwargs: Any) -> list[Any]:
+    """`function(*args, **kwargs)` called `times` times here, its results in a list.
+
+    One request instead of `times`: a test that draws thousands of samples waits for
+    one round trip, not thousands. The results are plain data checked by the grader.
+    """
+    return [function(*args, **kwargs) for _ in range(times)]
+
+
 class CallCounter:
     """Counts the forward calls of a module and the token positions its inputs held.
 

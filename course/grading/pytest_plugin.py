@@ -40,10 +40,7 @@ def nb(request: pytest.FixtureRequest) -> RemoteNamespace:
         namespace = running.namespace()
     except UnusableInput as error:
         pytest.fail(str(error), pytrace=False)
-    remote.calls.seconds = running.limits.cell
-    remote.calls.deadline = float("inf")
-    remote.calls.returned = 0
-    remote.calls.grading = True
+    remote.calls.start_test(running.limits.cell, float("inf"))
     return namespace
 
 

@@ -12,14 +12,16 @@ test, all within the total time limit, so grading always ends.
 from __future__ import annotations
 
 import dataclasses
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 from course.grading import probes
-from course.grading.labs import load_tests
+from course.grading.labs import Declared, load_tests, read_declarations
 from course.grading.namespace import unfinished_cells_note
 from course.grading.notebook import Cell, Notebook, UnusableInput
 from course.grading.outcomes import MESSAGE_LIMIT, explain, truncate
@@ -36,13 +38,40 @@ class Limits:
 
 
 def grade(notebook: Notebook, tests: Path, limits: Limits = Limits()) -> Grading:
-    """Execute `notebook` in a worker and grade it with the graded tests in file `tests`."""
-    try:
-        module = load_tests(tests)
-        graded = collect_tests(module)
-    except BaseException as error:
-        raise UnusableInput(f"cannot load {tests}: {type(error).__name__}: {error}") from None
-    return _Session(notebook, module, graded, lab_limits(module, limits)).run()
+    """Execute `notebook` in a worker and grade it with the graded tests in file `tests`.
+
+    The worker starts first and runs the notebook while the tests load here.
+    """
+    declared = read_declarations(tests)
+    loading = _Loading(tests)
+    return _Session(notebook, declared.modules, lab_limits(declared, limits)).run(loading.result)
+
+
+class _Loading:
+    """A graded test file imported in a thread; `result()` waits for its tests."""
+
+    def __init__(self, tests: Path) -> None:
+        self._tests = tests
+        self._loaded: tuple[ModuleType, list[tuple[GradedTest, TestFunction]]] | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._load, daemon=True)
+        self._thread.start()
+
+    def _load(self) -> None:
+        try:
+            module = load_tests(self._tests)
+            self._loaded = module, collect_tests(module)
+        except BaseException as error:  # reported by result(), in the grading thread
+            self._error = error
+
+    def result(self) -> tuple[ModuleType, list[tuple[GradedTest, TestFunction]]]:
+        self._thread.join()
+        if self._loaded is None:
+            error = self._error
+            raise UnusableInput(
+                f"cannot load {self._tests}: {type(error).__name__}: {error}"
+            ) from None
+        return self._loaded
 
 
 def grade_variants(
@@ -68,14 +97,17 @@ def grade_variants(
 
 def session(notebook: Notebook, module: ModuleType, limits: Limits = Limits()) -> _Session:
     """A grading session whose tests are run by someone else (pytest); close it with stop()."""
-    return _Session(notebook, module, collect_tests(module), lab_limits(module, limits))
+    declared = read_declarations(Path(str(module.__file__)))
+    return _Session(
+        notebook, declared.modules, lab_limits(declared, limits), module, collect_tests(module)
+    )
 
 
-def lab_limits(module: ModuleType, limits: Limits) -> Limits:
+def lab_limits(declared: Declared, limits: Limits) -> Limits:
     """`limits`, with the cell time a lab's test file declares (CELL_SECONDS) if longer."""
-    declared = getattr(module, "CELL_SECONDS", None)
-    if isinstance(declared, int | float) and declared > limits.cell:
-        return Limits(float(declared), max(limits.total, 4 * declared), limits.memory)
+    if declared.cell_seconds is not None and declared.cell_seconds > limits.cell:
+        seconds = declared.cell_seconds
+        return Limits(seconds, max(limits.total, 4 * seconds), limits.memory)
     return limits
 
 
@@ -84,9 +116,10 @@ class _Session:
     """One grading: its workers, one after the other, and what the tests found."""
 
     notebook: Notebook
-    module: ModuleType
-    tests: list[tuple[GradedTest, TestFunction]]
+    modules: tuple[str, ...]  # the course modules the notebook may import
     limits: Limits
+    module: ModuleType | None = None  # the graded test file, once loaded
+    tests: list[tuple[GradedTest, TestFunction]] = field(default_factory=list)
     marks: dict[str, Mark] = field(default_factory=dict)
     cell_errors: dict[int, str] = field(default_factory=dict)
     skipped: dict[int, str] = field(default_factory=dict)
@@ -97,10 +130,14 @@ class _Session:
     sandbox: str = ""
     malformed: int = 0
 
-    def run(self) -> Grading:
+    def run(self, load: Callable[[], tuple[ModuleType, list[Any]]] | None = None) -> Grading:
+        """Grade; `load`, if given, gives the tests once the notebook has started running."""
         started = time.monotonic()
         self.deadline = started + self.limits.total
         try:
+            if load is not None:
+                self._ready()  # the notebook runs in the worker while the tests load
+                self.module, self.tests = load()
             for graded, test in self.tests:
                 if not self._ready():
                     break
@@ -153,9 +190,7 @@ class _Session:
         """Start a worker and run the cells; (cell, why) if the worker died in one."""
         self._stop()
         try:
-            self.worker = Worker(
-                self.notebook.path, _modules(self.module), self.limits.memory, self.output
-            )
+            self.worker = Worker(self.notebook.path, self.modules, self.limits.memory, self.output)
         except OSError as error:
             raise UnusableInput(f"the grader could not start its worker: {error}") from None
         self.sandbox = self.worker.sandbox.label
@@ -240,10 +275,7 @@ class _Session:
         """Run one test here; only its calls into the notebook go to the worker."""
         nb = self.namespace()
         seconds = graded.seconds or self.limits.cell
-        calls.seconds = seconds
-        calls.deadline = min(time.monotonic() + seconds + GRACE, self.deadline)
-        calls.returned = 0
-        calls.grading = True
+        calls.start_test(seconds, min(time.monotonic() + seconds + GRACE, self.deadline))
         started = time.perf_counter()
         try:
             test(nb)
@@ -264,15 +296,7 @@ class _Session:
         return Mark(graded, passed, text, time.perf_counter() - started)
 
 
-def _all_points(module: ModuleType) -> float | None:
+def _all_points(module: ModuleType | None) -> float | None:
     """ALL_POINTS of a student edition's test file (hidden tests cut out), if it has one."""
     declared = getattr(module, "ALL_POINTS", None)
     return float(declared) if isinstance(declared, int | float) else None
-
-
-def _modules(module: ModuleType) -> tuple[str, ...]:
-    """The course modules the lab's notebook may import: COURSE_MODULES of its test file."""
-    declared = getattr(module, "COURSE_MODULES", ())
-    if not (isinstance(declared, tuple | list) and all(isinstance(m, str) for m in declared)):
-        raise UnusableInput(f"{module.__file__}: COURSE_MODULES must be a tuple of paths")
-    return tuple(declared)

@@ -13,7 +13,7 @@ from itertools import pairwise
 
 import numpy as np
 
-from course.grading import assert_close, must_raise, question
+from course.grading import assert_close, must_raise, probes, question
 
 COMMANDS = [
     "show me my directories please",
@@ -152,8 +152,7 @@ def test_next_word_distribution_rejects_unknown_words(nb):
 def test_sample_next_follows_the_probabilities(nb):
     P = _command_matrix()
     rng = nb.send(np.random.default_rng(2026))  # one generator, where the notebook runs
-    sample_next, vocab = nb.sample_next, list(VOCAB)
-    draws = Counter(sample_next("my", vocab, P, rng) for _ in range(4000))
+    draws = Counter(nb.call(probes.repeat, 4000, nb.sample_next, "my", list(VOCAB), P, rng))
     row = P[VOCAB.index("my")]
     for word, probability in zip(VOCAB, row, strict=True):
         frequency = draws[word] / 4000
