@@ -174,7 +174,9 @@ class History:
 def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.AdamW:
     """AdamW that decays matrices (weights, embeddings) but not biases or norm gains.
 
-    On a GPU it uses PyTorch's fused kernel: one launch updates every parameter.
+    On a GPU it uses PyTorch's fused kernel: one launch updates every parameter; on the
+    CPU the multi-tensor ("foreach") update, about a fifth faster than one parameter at
+    a time (measured in benchmarks/trainer.py's nanoGPT-size model).
     """
     params = [p for p in model.parameters() if p.requires_grad]
     groups = [
@@ -182,7 +184,9 @@ def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.AdamW:
         {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0},
     ]
     fused = all(p.is_cuda for p in params)
-    return torch.optim.AdamW(groups, lr=config.max_lr, betas=(0.9, 0.95), fused=fused)
+    return torch.optim.AdamW(
+        groups, lr=config.max_lr, betas=(0.9, 0.95), fused=fused, foreach=not fused
+    )
 
 
 def autocast_dtype(device: torch.device) -> torch.dtype | None:
