@@ -6,7 +6,7 @@ python -m benchmarks gpu    the GPU lab's figures on whatever device is present 
 
 import sys
 
-from benchmarks import foundation, gpu_lab, grading, inference, tokenizer
+from benchmarks import foundation, gpu_lab, grading, inference, tokenizer, trainer
 
 if __name__ == "__main__":
     if sys.argv[1:] == ["gpu"]:
@@ -19,3 +19,4 @@ if __name__ == "__main__":
         tokenizer.main()
         gpu_lab.main()
         inference.main()
+        trainer.main()

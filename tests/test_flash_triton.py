@@ -155,6 +155,31 @@ def test_gpt_with_the_triton_backend_trains_and_generates_like_sdpa():
     assert torch.equal(cached, generate(triton_model, prompt, 6))
 
 
+def test_the_modern_gpt_on_the_triton_backend_matches_sdpa():
+    """RoPE, RMSNorm, SwiGLU and GQA (2 key/value heads for 4 queries), no biases, an
+    untied head: the kernel sees rotated queries and keys with the shared heads repeated."""
+    torch.manual_seed(0)
+    config = GPTConfig(
+        vocab_size=40, block_size=24, n_layer=1, n_head=4, n_kv_head=2, d_model=64,
+        positions="rope", norm="rms", activation="swiglu", bias=False, tie_head=False,
+    )  # fmt: skip
+    sdpa = GPT(config).to(DEVICE)
+    triton_model = GPT(GPTConfig(**{**config.__dict__, "attention": "triton"})).to(DEVICE)
+    triton_model.load_state_dict(sdpa.state_dict())
+    idx = torch.randint(0, 40, (2, 17), generator=torch.Generator().manual_seed(1)).to(DEVICE)
+    losses = [m(idx).logsumexp(-1).mean() for m in (triton_model, sdpa)]
+    assert _max_error(*losses) < 1e-4
+    for loss in losses:
+        loss.backward()
+    for (name, got), want in zip(triton_model.named_parameters(), sdpa.parameters(), strict=True):
+        assert _max_error(got.grad, want.grad) < 1e-4, name
+    prompt = idx[:1, :4]
+    triton_model.eval()
+    assert torch.equal(
+        generate_with_cache(triton_model, prompt, 6), generate(triton_model, prompt, 6)
+    )
+
+
 @pytest.mark.skipif(not HAS_CUDA, reason="needs a CUDA GPU")
 @pytest.mark.parametrize("d", [64, 128])
 @pytest.mark.parametrize("causal", [False, True], ids=["full", "causal"])

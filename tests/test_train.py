@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from course import markov
+from course import train as course_train
 from course.nn.gpt import GPT, GPTConfig
 from course.train import (
     TrainConfig,
@@ -18,6 +19,7 @@ from course.train import (
     get_batch,
     learning_rate,
     load_checkpoint,
+    resume_training,
     save_checkpoint,
     train,
 )
@@ -98,6 +100,75 @@ def test_checkpoint_round_trip_gives_identical_logits(tmp_path) -> None:
     assert torch.equal(model(idx), loaded(idx))
     assert record == {"note": "x"}
     assert loaded.head.weight is loaded.tok_emb.weight  # tying survives
+
+
+MODERN = {"positions": "rope", "norm": "rms", "activation": "swiglu", "n_kv_head": 2}
+MODERN |= {"bias": False, "tie_head": False, "dropout": 0.1}  # dropout draws random numbers
+
+
+def _modern_model() -> GPT:
+    torch.manual_seed(0)
+    return GPT(GPTConfig(vocab_size=7, block_size=8, n_layer=1, n_head=4, d_model=16, **MODERN))
+
+
+def test_stopping_and_resuming_gives_the_weights_of_one_uninterrupted_run(tmp_path) -> None:
+    ids = torch.arange(7).repeat(30)
+    config = TrainConfig(steps=12, batch_size=4, warmup=3, eval_every=5, eval_batches=1)
+    config = TrainConfig(**{**config.__dict__, "grad_accum": 2, "seed": 3})
+    straight = _modern_model()
+    whole = train(straight, ids, ids, config, progress=False)
+    path = tmp_path / "run.pt"
+    first = train(_modern_model(), ids, ids, config, progress=False, checkpoint=path, until=7)
+    assert len(first.lr) == 7 and first.eval_step == [5, 7]  # an evaluation at the stop
+    torch.rand(100)  # the session ends: whatever ran since moved the global generator
+    resumed, history = resume_training(path, ids, ids, progress=False)
+    for (name, a), b in zip(
+        straight.state_dict().items(), resumed.state_dict().values(), strict=True
+    ):
+        assert torch.equal(a, b), f"{name} differs after stop and resume"
+    assert history.lr == whole.lr and history.train_loss == whole.train_loss
+    assert history.grad_norm == whole.grad_norm and history.eval_val[-1] == whole.eval_val[-1]
+    assert history.timed_steps == 12 - 2  # each call's first step is warm-up
+    model, record = load_checkpoint(path)  # a training checkpoint is also a model checkpoint
+    assert record["step"] == 12 and model.config == straight.config
+
+
+def test_checkpoints_every_few_steps_and_refuses_a_different_run(tmp_path, monkeypatch) -> None:
+    ids = torch.arange(7).repeat(30)
+    config = TrainConfig(steps=10, batch_size=2, warmup=2, eval_every=None)
+    written = []
+    write = course_train._write_training_state
+    monkeypatch.setattr(
+        course_train,
+        "_write_training_state",
+        lambda *args: written.append(len(args[6].lr)) or write(*args),
+    )
+    path = tmp_path / "run.pt"
+    history = train(_tiny_model(), ids, ids, config, False, checkpoint=path, checkpoint_every=4)
+    assert written == [4, 8, 10] and history.eval_step == []
+    other = TrainConfig(**{**config.__dict__, "max_lr": 1e-2})
+    with pytest.raises(ValueError, match="trained with"):
+        train(_tiny_model(), ids, ids, other, False, checkpoint=path, resume=True)
+    with pytest.raises(ValueError, match="until"):
+        train(_tiny_model(), ids, ids, config, False, until=11)
+    save_checkpoint(path, _tiny_model())
+    with pytest.raises(ValueError, match="weights only"):
+        resume_training(path, ids, ids, progress=False)
+
+
+def test_checkpoints_load_for_any_configuration(tmp_path) -> None:
+    model = _modern_model().eval()
+    save_checkpoint(tmp_path / "m.pt", model)
+    loaded, _ = load_checkpoint(tmp_path / "m.pt")
+    idx = torch.randint(7, (2, 8))
+    assert loaded.config == model.config and torch.equal(loaded(idx), model(idx))
+    assert loaded.head.weight is not loaded.tok_emb.weight
+    old = torch.load(tmp_path / "m.pt", weights_only=True)  # a checkpoint of before the
+    tiny = _tiny_model()  # new fields: its config dict lacks them, its head is implied
+    old["config"] = {k: v for k, v in tiny.config.__dict__.items() if k != "positions"}
+    old["state_dict"] = {k: v for k, v in tiny.state_dict().items() if k != "head.weight"}
+    torch.save(old, tmp_path / "old.pt")
+    assert torch.equal(load_checkpoint(tmp_path / "old.pt")[0](idx), tiny.eval()(idx))
 
 
 def test_generate_extends_the_prompt_deterministically() -> None:

@@ -13,4 +13,5 @@ GPT_MODULES = (
     "nn/attention.py",
     "nn/feedforward.py",
     "nn/norms.py",
+    "nn/positions.py",
 )

@@ -6,6 +6,7 @@ S for key positions, D for head size and C for the model width (C = H * D).
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -14,6 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.attention import SDPBackend, sdpa_kernel
+
+from course.nn.positions import apply_rope
 
 if TYPE_CHECKING:
     from course.nn.kv_cache import KVCache
@@ -75,6 +78,12 @@ def scaled_dot_product_attention(
     return weights @ v, weights
 
 
+def _add_causal(mask: Tensor | None, q: Tensor, k: Tensor) -> Tensor:
+    """``mask`` and the causal mask of queries q (..., T, D) over keys k (..., S, D)."""
+    causal_keep = causal_mask(q.shape[-2], k.shape[-2], device=q.device)  # (T, S)
+    return causal_keep if mask is None else mask & causal_keep
+
+
 class MultiHeadAttention(nn.Module):
     """Multi-head attention with ``n_kv_head`` key/value heads shared by groups of queries.
 
@@ -88,6 +97,10 @@ class MultiHeadAttention(nn.Module):
     ``"triton"`` (:mod:`course.nn.flash_triton`); ``attention_fn``, when given, replaces
     the backend for uncached causal self-attention (bring your own kernel). Any other
     mask, and the cache's, goes to sdpa (``naive`` keeps the matrix there too).
+
+    ``rope_base``, when given, rotates queries and keys by their positions (RoPE, see
+    :func:`course.nn.positions.apply_rope`) before any kernel sees them; with a cache
+    the new tokens sit at positions ``cache.length + 0 .. T-1``.
     """
 
     def __init__(
@@ -100,6 +113,7 @@ class MultiHeadAttention(nn.Module):
         bias: bool = True,
         backend: str = "sdpa",
         attention_fn: AttentionFn | None = None,
+        rope_base: float | None = None,
     ) -> None:
         super().__init__()
         if backend not in BACKENDS:
@@ -113,6 +127,7 @@ class MultiHeadAttention(nn.Module):
         self.head_dim = d_model // n_head
         self.dropout = dropout
         self.backend, self.attention_fn = backend, attention_fn
+        self.rope_base = rope_base
         self.q_proj = nn.Linear(d_model, d_model, bias=bias)
         self.k_proj = nn.Linear(d_model, n_kv_head * self.head_dim, bias=bias)
         self.v_proj = nn.Linear(d_model, n_kv_head * self.head_dim, bias=bias)
@@ -138,6 +153,33 @@ class MultiHeadAttention(nn.Module):
         v = self._heads(self.v_proj(context), self.n_kv_head)  # (B, G, S, D)
         return q, k, v
 
+    def rotate(self, q: Tensor, k: Tensor, cache: KVCache | None = None) -> tuple[Tensor, Tensor]:
+        """RoPE on q (B, H, T, D) and k (B, G, T, D) at positions 0 .. T-1, or after the
+        cache's filled positions; unchanged when the module has no ``rope_base``."""
+        if self.rope_base is None:
+            return q, k
+        positions = torch.arange(q.shape[-2], device=q.device)  # (T,)
+        if cache is not None:
+            positions = positions + cache.length  # a tensor on the device: no sync
+        return apply_rope(q, positions, self.rope_base), apply_rope(k, positions, self.rope_base)
+
+    def repeat_kv(self, x: Tensor) -> Tensor:
+        """(B, G, S, D) -> (B, H, S, D): each key/value head serves a group of queries."""
+        groups = self.n_head // self.n_kv_head
+        return x if groups == 1 else x.repeat_interleave(groups, dim=1)
+
+    def _sdpa(
+        self, q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None, p: float,
+        *, is_causal: bool = False,
+    ) -> Tensor:  # fmt: skip
+        """PyTorch's fused attention; it shares the G key/value heads itself (enable_gqa)."""
+        gqa = k.shape[1] != q.shape[1]
+        on_gpu = sdpa_kernel(SDPA_PREFERENCE, set_priority=True) if q.is_cuda else None
+        with on_gpu or contextlib.nullcontext():
+            return F.scaled_dot_product_attention(
+                q, k, v, attn_mask=mask, dropout_p=p, is_causal=is_causal, enable_gqa=gqa
+            )
+
     def attend(
         self, q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None = None, *, causal: bool = False
     ) -> Tensor:
@@ -145,28 +187,22 @@ class MultiHeadAttention(nn.Module):
 
         ``causal`` applies the causal mask (bottom-right aligned) on top of ``mask``.
         """
-        groups = self.n_head // self.n_kv_head
-        k = k.repeat_interleave(groups, dim=1)  # (B, H, S, D): each kv head serves a group
-        v = v.repeat_interleave(groups, dim=1)
         p = self.dropout if self.training else 0.0
-        if causal and mask is None and p == 0.0 and self.attention_fn is not None:
-            out = self.attention_fn(q, k, v)  # (B, H, T, D)
-        elif causal and mask is None and p == 0.0 and self.backend == "triton":
+        whole_triangle = causal and mask is None  # the causal mask and nothing else
+        if whole_triangle and p == 0.0 and self.attention_fn is not None:
+            out = self.attention_fn(q, self.repeat_kv(k), self.repeat_kv(v))  # (B, H, T, D)
+        elif whole_triangle and p == 0.0 and self.backend == "triton":
             from course.nn.flash_triton import flash_attention  # Triton only when used
 
-            out = flash_attention(q, k, v, causal=True)  # (B, H, T, D)
-        else:
-            if causal:
-                causal_keep = causal_mask(q.shape[-2], k.shape[-2], device=q.device)
-                mask = causal_keep if mask is None else mask & causal_keep
-            if self.backend == "naive":
-                weights = F.dropout(attention_weights(q, k, mask), p)  # (B, H, T, S)
-                out = weights @ v
-            elif q.is_cuda:
-                with sdpa_kernel(SDPA_PREFERENCE, set_priority=True):
-                    out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p)
-            else:
-                out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p)
+            out = flash_attention(q, self.repeat_kv(k), self.repeat_kv(v), causal=True)
+        elif self.backend == "naive":
+            mask = _add_causal(mask, q, k) if causal else mask
+            weights = F.dropout(attention_weights(q, self.repeat_kv(k), mask), p)  # (B, H, T, S)
+            out = weights @ self.repeat_kv(v)  # (B, H, T, D)
+        elif whole_triangle and q.shape[-2] == k.shape[-2]:
+            out = self._sdpa(q, k, v, None, p, is_causal=True)  # no mask to build or read
+        else:  # sdpa with other masks, and the Triton backend's fallback for them
+            out = self._sdpa(q, k, v, _add_causal(mask, q, k) if causal else mask, p)
         B, H, T, D = out.shape
         return self.out_proj(out.transpose(1, 2).reshape(B, T, H * D))  # (B, T, C)
 
@@ -186,6 +222,9 @@ class MultiHeadAttention(nn.Module):
         position it holds (the cache's mask is causal). Returns (B, T, C).
         """
         q, k, v = self.project(x, context)
+        if self.rope_base is not None and context is not None:
+            raise ValueError("RoPE rotates self-attention only: this module got a context")
+        q, k = self.rotate(q, k, cache)
         if cache is not None:
             k, v, visible = cache.write(layer, k, v)  # (B, G, S_max, D) x 2, (T, S_max)
             return self.attend(q, k, v, visible if mask is None else mask & visible)
@@ -196,6 +235,8 @@ class MultiHeadAttention(nn.Module):
     ) -> Tensor:
         """The attention weights of every head, (B, H, T, S), for plotting."""
         q, k, _ = self.project(x, context)
-        k = k.repeat_interleave(self.n_head // self.n_kv_head, dim=1)
+        if context is None:
+            q, k = self.rotate(q, k)
+        k = self.repeat_kv(k)  # (B, H, S, D)
         mask = causal_mask(q.shape[-2], k.shape[-2], device=q.device) if is_causal else None
         return attention_weights(q, k, mask)

@@ -21,6 +21,8 @@ class Block(nn.Module):
     (``prenorm=False``, the 2017 original): norm(x + attn(x)), then norm(x + ffn(x)).
     With ``cross_attention=True`` a second attention sub-layer reads ``context`` (the
     encoder's output) between self-attention and the feed-forward network.
+    ``rope_base`` turns on RoPE in self-attention; ``bias=False`` drops the biases of
+    every linear layer and norm; ``norm_eps=None`` keeps each norm's usual epsilon.
     """
 
     def __init__(
@@ -37,22 +39,27 @@ class Block(nn.Module):
         dropout: float = 0.0,
         attention: str = "sdpa",
         attention_fn: AttentionFn | None = None,
+        rope_base: float | None = None,
+        bias: bool = True,
+        norm_eps: float | None = None,
     ) -> None:
         super().__init__()
         self.prenorm = prenorm
         self.self_attn = MultiHeadAttention(
-            d_model, n_head, n_kv_head, dropout=dropout, backend=attention,
-            attention_fn=attention_fn,
+            d_model, n_head, n_kv_head, dropout=dropout, bias=bias, backend=attention,
+            attention_fn=attention_fn, rope_base=rope_base,
         )  # fmt: skip
-        self.norm1 = make_norm(norm, d_model)
+        self.norm1 = make_norm(norm, d_model, eps=norm_eps, bias=bias)
         self.cross_attn = (
-            MultiHeadAttention(d_model, n_head, n_kv_head, dropout=dropout)
+            MultiHeadAttention(d_model, n_head, n_kv_head, dropout=dropout, bias=bias)
             if cross_attention
             else None
         )
-        self.norm_cross = make_norm(norm, d_model) if cross_attention else None
-        self.ffn = FeedForward(d_model, d_hidden, activation, dropout=dropout)
-        self.norm2 = make_norm(norm, d_model)
+        self.norm_cross = (
+            make_norm(norm, d_model, eps=norm_eps, bias=bias) if cross_attention else None
+        )
+        self.ffn = FeedForward(d_model, d_hidden, activation, dropout=dropout, bias=bias)
+        self.norm2 = make_norm(norm, d_model, eps=norm_eps, bias=bias)
         self.dropout = nn.Dropout(dropout)
 
     def _sublayer(self, x: Tensor, norm: nn.Module, f: nn.Module, *args, **kwargs) -> Tensor:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+NORMS = ("layer", "rms")
+
 
 class LayerNorm(nn.Module):
     """(x - mean) / sqrt(var + eps) * weight + bias, statistics over the last dimension.
@@ -43,10 +45,13 @@ class RMSNorm(nn.Module):
         return x * torch.rsqrt(x.pow(2).mean(dim=-1, keepdim=True) + self.eps) * self.weight
 
 
-def make_norm(kind: str, d_model: int) -> nn.Module:
-    """``"layer"`` -> LayerNorm, ``"rms"`` -> RMSNorm."""
+def make_norm(kind: str, d_model: int, *, eps: float | None = None, bias: bool = True) -> nn.Module:
+    """``"layer"`` -> LayerNorm, ``"rms"`` -> RMSNorm (which never has a bias).
+
+    ``eps=None`` keeps each norm's usual epsilon: 1e-5 for LayerNorm, 1e-6 for RMSNorm.
+    """
     if kind == "layer":
-        return LayerNorm(d_model)
+        return LayerNorm(d_model, bias=bias) if eps is None else LayerNorm(d_model, eps, bias)
     if kind == "rms":
-        return RMSNorm(d_model)
+        return RMSNorm(d_model) if eps is None else RMSNorm(d_model, eps)
     raise ValueError(f"norm must be 'layer' or 'rms', not {kind!r}")
