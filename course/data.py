@@ -6,7 +6,9 @@ standard library installed with the interpreter. Nothing is downloaded.
 
 from __future__ import annotations
 
+import io
 import sysconfig
+import tokenize
 from pathlib import Path
 
 #: The first toy language: three commands a computer assistant understands, with
@@ -29,6 +31,13 @@ BATTERY_PROGRAM_COMMANDS: dict[str, float] = {
 LONG_RANGE_COMMANDS: dict[str, float] = {
     "check the program log and find out whether it ran please": 0.5,
     "check the battery log and find out whether it ran down please": 0.5,
+}
+
+#: f-string tokens, which Python 3.12 added (before, an f-string was one STRING).
+_FSTRING = {
+    getattr(tokenize, name)
+    for name in ("FSTRING_START", "FSTRING_MIDDLE")
+    if hasattr(tokenize, name)
 }
 
 
@@ -69,3 +78,27 @@ def python_source(modules: tuple[str, ...] = PYTHON_SOURCE_MODULES) -> str:
             raise FileNotFoundError(f"standard-library module {module!r} not found at {path}")
         texts.append(path.read_text(encoding="utf-8").replace("\r\n", "\n"))
     return "\n".join(texts)
+
+
+def code_and_comment_lines(text: str, min_length: int = 10) -> list[tuple[str, bool]]:
+    """Every line of code and every comment of Python ``text``, in order, with a flag
+    that is True for a comment (chapter 12's sequence-classification task).
+
+    A comment is the text after its ``#``, stripped; a code line is a stripped line
+    that holds no comment and no string (so no docstring prose). Items shorter than
+    ``min_length`` characters are left out.
+    """
+    comments: dict[int, str] = {}  # line number -> comment text
+    with_strings: set[int] = set()  # lines that hold (part of) a string or a comment
+    for token in tokenize.generate_tokens(io.StringIO(text).readline):
+        if token.type == tokenize.COMMENT:
+            comments[token.start[0]] = token.string.lstrip("#").strip()
+        if token.type in (tokenize.STRING, tokenize.COMMENT) or token.type in _FSTRING:
+            with_strings.update(range(token.start[0], token.end[0] + 1))
+    items = []
+    for number, line in enumerate(text.split("\n"), start=1):
+        if number in comments:
+            items.append((comments[number], True))
+        elif number not in with_strings:
+            items.append((line.strip(), False))
+    return [(item, is_comment) for item, is_comment in items if len(item) >= min_length]

@@ -30,6 +30,10 @@ DRAWINGS: dict[str, Callable[[], Figure]] = {
     "kv_cache_growth": diagrams.kv_cache_growth,
     "flash_tiles": diagrams.flash_tiles,
     "speculative_decoding": diagrams.speculative_decoding,
+    "attention_masks": diagrams.attention_masks,
+    "mlm_corruption": lambda: diagrams.mlm_corruption(
+        "return x", {1: "mask", 4: "random", 7: "keep"}, {4: "q"}
+    ),
 }
 
 
