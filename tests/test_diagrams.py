@@ -30,6 +30,7 @@ DRAWINGS: dict[str, Callable[[], Figure]] = {
     "kv_cache_growth": diagrams.kv_cache_growth,
     "flash_tiles": diagrams.flash_tiles,
     "speculative_decoding": diagrams.speculative_decoding,
+    "expert_routing": lambda: diagrams.expert_routing([0, 2, 0, 1, 0, 0, 3, 2], 4, 2),
     "beam_tree": lambda: diagrams.beam_tree(
         {("a",): 0.6, ("a", "b"): 0.3, ("a", "c"): 0.3, ("c",): 0.4, ("c", "c"): 0.36},
         kept={("a",), ("c",), ("a", "b"), ("c", "c")},
