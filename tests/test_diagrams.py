@@ -34,6 +34,12 @@ DRAWINGS: dict[str, Callable[[], Figure]] = {
     "mlm_corruption": lambda: diagrams.mlm_corruption(
         "return x", {1: "mask", 4: "random", 7: "keep"}, {4: "q"}
     ),
+    "expert_routing": lambda: diagrams.expert_routing([0, 2, 0, 1, 0, 0, 3, 2], 4, 2),
+    "beam_tree": lambda: diagrams.beam_tree(
+        {("a",): 0.6, ("a", "b"): 0.3, ("a", "c"): 0.3, ("c",): 0.4, ("c", "c"): 0.36},
+        kept={("a",), ("c",), ("a", "b"), ("c", "c")},
+        best=("c", "c"),
+    ),
 }
 
 

@@ -8,16 +8,20 @@ they read the same on the book's light and dark themes, and they use the colours
 
 from course.diagrams.attention import heads_split_merge, qkv_scores
 from course.diagrams.blocks import encoder_decoder, transformer_blocks
+from course.diagrams.decoding import beam_tree
 from course.diagrams.encoders import attention_masks, mlm_corruption
+from course.diagrams.experts import expert_routing
 from course.diagrams.inference import flash_tiles, kv_cache_growth, speculative_decoding
 from course.diagrams.sequences import bpe_merges, embedding_pipeline, skip_votes
 from course.diagrams.training import training_loop
 
 __all__ = [
     "attention_masks",
+    "beam_tree",
     "bpe_merges",
     "embedding_pipeline",
     "encoder_decoder",
+    "expert_routing",
     "flash_tiles",
     "heads_split_merge",
     "kv_cache_growth",

@@ -16,7 +16,7 @@ BLUE, ORANGE, GREEN, VERMILLION, PURPLE, SKY = PALETTE[:6]
 
 def canvas(width: float, height: float) -> tuple[Figure, Axes]:
     """A white figure of ``width`` x ``height`` inches whose data units are inches."""
-    fig = plt.figure(figsize=(width, height), facecolor="white", layout=None)
+    fig = plt.figure(figsize=(width, height), facecolor="white", layout="none")
     ax = fig.add_axes((0, 0, 1, 1))
     ax.set_xlim(0, width)
     ax.set_ylim(0, height)

@@ -2,6 +2,35 @@
 
 from course.grading import Mutant
 
+# A beam search with two marked places where the mutants below plant their bugs.
+_BEAM_SEARCH = """
+def beam_search(model, prompt, width, max_new_tokens, alpha=0.0, end_id=None):
+    if width < 1:
+        raise ValueError("width")
+    live, finished = [([], 0.0)], []
+    for step in range(max_new_tokens):
+        live = LIVE_TO_EXPAND
+        ids = torch.stack([torch.cat([prompt, prompt.new_tensor(t)]) for t, _ in live])
+        log_probs = torch.log_softmax(model(ids)[:, -1].double(), dim=-1)
+        totals = torch.tensor([lp for _, lp in live], dtype=torch.float64)[:, None] + ADDED
+        best = totals.flatten().topk(min(width, totals.numel()))
+        next_live = []
+        for total, flat in zip(best.values.tolist(), best.indices.tolist()):
+            parent, token = divmod(flat, log_probs.shape[-1])
+            child = (live[parent][0] + [token], total)
+            (finished if token == end_id else next_live).append(child)
+        live = next_live
+        if not live:
+            break
+    scored = [(t, lp / ((5 + len(t)) / 6) ** alpha) for t, lp in finished + live]
+    return sorted(scored, key=lambda pair: pair[1], reverse=True)
+"""
+
+
+def _beam_search_with(live_to_expand: str = "live", added: str = "log_probs") -> str:
+    return _BEAM_SEARCH.replace("LIVE_TO_EXPAND", live_to_expand).replace("ADDED", added)
+
+
 MUTANTS = [
     Mutant(
         name="embedding one-hot shifted by one id",
@@ -105,5 +134,33 @@ def top_p(logits, p):
     return logits.masked_fill(drop, float("-inf"))
 """,
         must_fail=["test_top_p_keeps_the_nucleus"],
+    ),
+    Mutant(
+        name="beam search without length normalisation",
+        code="""
+_solution_beam_search = beam_search
+
+
+def beam_search(model, prompt, width, max_new_tokens, alpha=0.0, end_id=None):
+    return _solution_beam_search(model, prompt, width, max_new_tokens, 0.0, end_id)
+""",
+        must_fail=["test_beam_search_end_token_and_length_penalty"],
+    ),
+    Mutant(
+        name="beam search keeps only the best beam's children",
+        code=_beam_search_with(live_to_expand="live[:1]"),
+        must_fail=[
+            "test_beam_search_matches_the_reference_beams",
+            "test_beam_search_finds_a_likelier_sentence_than_greedy",
+        ],
+    ),
+    Mutant(
+        name="beam search leaves the first token's log-probability out of the sum",
+        code=_beam_search_with(added="(log_probs if step > 0 else 0 * log_probs)"),
+        must_fail=[
+            "test_beam_search_matches_the_reference_beams",
+            "test_beam_search_finds_a_likelier_sentence_than_greedy",
+            "test_beam_search_end_token_and_length_penalty",
+        ],
     ),
 ]

@@ -1,4 +1,4 @@
-"""Graded tests for lab 5, "Embeddings, positions and choosing words" (20 points).
+"""Graded tests for lab 5, "Embeddings, positions and choosing words" (27 points).
 
 Each test receives `nb`, the executed notebook's namespace, and checks behaviour
 only: values against PyTorch and the course's references, shapes, dtypes, the errors
@@ -7,6 +7,7 @@ raised on bad input, and sampling statistics under fixed seeds.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable
 
@@ -14,6 +15,7 @@ import torch
 from torch import nn
 
 from course.grading import assert_close, must_raise, question
+from course.nn.beam_search import beam_search as reference_beam_search
 from course.nn.positions import apply_rope, sinusoidal_encoding
 
 PROBS = torch.tensor([0.5, 0.2, 0.15, 0.1, 0.05])
@@ -226,3 +228,111 @@ def test_top_p_keeps_the_nucleus(nb):
     assert got == [False, True, False, True, False], (
         f"top_p must give the answer in the original order of the vocabulary, kept {got}"
     )
+
+
+# --- Question 5: beam search ----------------------------------------------------------------
+
+
+def _random_log_table(V: int, seed: int) -> torch.Tensor:
+    """A bigram model's table, sharp enough that beam search and greedy disagree: (V, V)."""
+    scores = 3 * torch.randn(V, V, generator=torch.Generator().manual_seed(seed))
+    return torch.log_softmax(scores.double(), dim=-1)
+
+
+def _expected_beams(log_table: torch.Tensor, prompt: list[int], **search: object) -> list:
+    """The reference beam search on the same table: [(tokens, score)], best first."""
+    hypotheses = reference_beam_search(lambda ids: log_table[ids], torch.tensor(prompt), **search)
+    return [(list(h.tokens), h.score) for h in hypotheses]
+
+
+def _check_beams(nb, log_table: torch.Tensor, prompt: list[int], what: str, hint: str,
+                 *, width: int, max_new_tokens: int, alpha: float = 0.0,
+                 end_id: int | None = None) -> list:  # fmt: skip
+    model = nb.bigram_model(log_table)
+    ids = torch.tensor([[0, 1], [2, 0]]) % log_table.shape[0]
+    assert torch.equal(model(ids), log_table[ids]), "bigram_model must return log_table[ids]"
+    got = nb.beam_search(model, torch.tensor(prompt), width, max_new_tokens, alpha, end_id)
+    expected = _expected_beams(
+        log_table, prompt, width=width, max_new_tokens=max_new_tokens, alpha=alpha,
+        end_token=end_id,
+    )  # fmt: skip
+    shown = [(tokens, round(score, 4)) for tokens, score in expected]
+    assert isinstance(got, list) and all(
+        isinstance(pair, tuple | list) and len(pair) == 2 for pair in got
+    ), f"beam_search should return a list of (tokens, score) pairs, got {got!r}"
+    got_tokens = [list(map(int, tokens)) for tokens, _ in got]
+    assert got_tokens == [tokens for tokens, _ in expected], (
+        f"{what}: expected the beams {shown}, got {[(t, round(float(s), 4)) for t, s in got]}. "
+        f"Hint: {hint}"
+    )
+    for (tokens, score), (_, expected_score) in zip(got, expected, strict=True):
+        assert math.isclose(float(score), expected_score, abs_tol=1e-6), (
+            f"{what}: the beam {list(tokens)} should score {expected_score:.6f}, got "
+            f"{float(score):.6f}. Hint: {hint}"
+        )
+    return expected
+
+
+@question("q5", points=3)
+def test_beam_search_matches_the_reference_beams(nb):
+    hint = "keep the width best children of all live beams together, by total log-probability"
+    for V, seed, prompt, width, steps in [
+        (4, 0, [1], 1, 4),
+        (5, 1, [0, 3], 2, 4),
+        (6, 2, [2], 3, 5),
+    ]:
+        _check_beams(
+            nb, _random_log_table(V, seed), prompt, f"a beam of width {width} on a random "
+            f"{V}-token table, {steps} steps from {prompt}", hint, width=width,
+            max_new_tokens=steps,
+        )  # fmt: skip
+    # with width V ** (steps - 1) the beam keeps every prefix: it must find the optimum
+    log_table = _random_log_table(3, 5)
+    every = itertools.product(range(3), repeat=3)
+    optimum = max(every, key=lambda t: float(log_table[(1, *t[:-1]), t].sum()))
+    best = nb.beam_search(nb.bigram_model(log_table), torch.tensor([1]), 9, 3)[0]
+    assert list(best[0]) == list(optimum), (
+        f"a beam of width 9 over 3 tokens and 3 steps tries every sequence: its best should "
+        f"be the exhaustive optimum {list(optimum)}, got {list(best[0])}"
+    )
+
+
+@question("q5", points=1)
+def test_beam_search_finds_a_likelier_sentence_than_greedy(nb):
+    probs = torch.tensor([[0.1, 0.5, 0.4], [0.6, 0.2, 0.2], [0.05, 0.05, 0.9]])
+    log_table = probs.double().log()
+    greedy_beam = _check_beams(
+        nb, log_table, [0], "width 1 (greedy decoding)", "width 1 keeps the best child only",
+        width=1, max_new_tokens=2,
+    )  # fmt: skip
+    wide_beam = _check_beams(
+        nb, log_table, [0], "width 2 on a table where greedy misses the best sentence",
+        "a beam keeps the width best children of *all* live beams, not of the best one",
+        width=2, max_new_tokens=2,
+    )  # fmt: skip
+    assert greedy_beam[0][0] != wide_beam[0][0]  # the case really tells them apart
+
+
+@question("q5", points=2, hidden=True)
+def test_beam_search_end_token_and_length_penalty(nb):
+    # token 0 ends; from 1, ending at once (0.45) beats [2, 0] (0.4) unless normalised
+    probs = torch.tensor([[1 / 3] * 3, [0.45, 0.05, 0.5], [0.8, 0.15, 0.05]])
+    log_table = probs.double().log()
+    hint = "score = total log-probability / ((5 + n) / 6) ** alpha, n counting the end token"
+    for alpha, winner in [(0.0, [0]), (1.0, [2, 0]), (0.6, None)]:
+        expected = _check_beams(
+            nb, log_table, [1], f"width 2, end token 0, alpha = {alpha}", hint,
+            width=2, max_new_tokens=3, alpha=alpha, end_id=0,
+        )  # fmt: skip
+        assert winner is None or expected[0][0] == winner
+    _check_beams(
+        nb, _random_log_table(5, 7), [4], "width 3, end token 2, alpha = 0.7 on a random "
+        "table", hint, width=3, max_new_tokens=6, alpha=0.7, end_id=2,
+    )  # fmt: skip
+
+
+@question("q5", points=1, hidden=True)
+def test_beam_search_rejects_an_empty_beam(nb):
+    model = nb.bigram_model(_random_log_table(3, 0))
+    nb.beam_search(model, torch.tensor([0]), 1, 2)  # a valid call returns first
+    must_raise(lambda: nb.beam_search(model, torch.tensor([0]), 0, 2), "beam_search of width 0")
