@@ -147,23 +147,20 @@ def clip_grad_norm(parameters, max_norm):
 """,
         must_fail=["test_clip_grad_norm_matches_pytorch"],
     ),
+    # The AdamW mutants rebind the name AdamW to a subclass rather than patch the class in
+    # place: a variant's names are put back after it is graded, a patched attribute is not.
     Mutant(
         name="Adam with L2 regularisation: the decay goes through m and v",
         code="""
-_step = AdamW.step
-
-
-@torch.no_grad()
-def _coupled_step(self):
-    decay, self.weight_decay = self.weight_decay, 0.0
-    for p in self.params:
-        if p.grad is not None:
-            p.grad.add_(p, alpha=decay)
-    _step(self)
-    self.weight_decay = decay
-
-
-AdamW.step = _coupled_step
+class AdamW(AdamW):
+    @torch.no_grad()
+    def step(self):
+        decay, self.weight_decay = self.weight_decay, 0.0
+        for p in self.params:
+            if p.grad is not None:
+                p.grad.add_(p, alpha=decay)
+        super().step()
+        self.weight_decay = decay
 """,
         must_fail=[
             "test_adamw_matches_pytorch_step_by_step",
@@ -173,82 +170,69 @@ AdamW.step = _coupled_step
     Mutant(
         name="AdamW without bias correction",
         code="""
-@torch.no_grad()
-def _step(self):
-    beta1, beta2 = self.betas
-    for i, p in enumerate(self.params):
-        if p.grad is not None:
-            p.mul_(1 - self.lr * self.weight_decay)
-            self.m[i].mul_(beta1).add_(p.grad, alpha=1 - beta1)
-            self.v[i].mul_(beta2).addcmul_(p.grad, p.grad, value=1 - beta2)
-            p.sub_(self.lr * self.m[i] / (self.v[i].sqrt() + self.eps))
-
-
-AdamW.step = _step
+class AdamW(AdamW):
+    @torch.no_grad()
+    def step(self):
+        beta1, beta2 = self.betas
+        for i, p in enumerate(self.params):
+            if p.grad is not None:
+                p.mul_(1 - self.lr * self.weight_decay)
+                self.m[i].mul_(beta1).add_(p.grad, alpha=1 - beta1)
+                self.v[i].mul_(beta2).addcmul_(p.grad, p.grad, value=1 - beta2)
+                p.sub_(self.lr * self.m[i] / (self.v[i].sqrt() + self.eps))
 """,
         must_fail=["test_adamw_matches_pytorch_step_by_step"],
     ),
     Mutant(
         name="AdamW with eps inside the square root",
         code="""
-@torch.no_grad()
-def _step(self):
-    beta1, beta2 = self.betas
-    for i, p in enumerate(self.params):
-        if p.grad is not None:
-            self.steps[i] += 1
-            t = self.steps[i]
-            p.mul_(1 - self.lr * self.weight_decay)
-            self.m[i].mul_(beta1).add_(p.grad, alpha=1 - beta1)
-            self.v[i].mul_(beta2).addcmul_(p.grad, p.grad, value=1 - beta2)
-            v_hat = self.v[i] / (1 - beta2**t)
-            p.sub_(self.lr * self.m[i] / (1 - beta1**t) / (v_hat + self.eps).sqrt())
-
-
-AdamW.step = _step
+class AdamW(AdamW):
+    @torch.no_grad()
+    def step(self):
+        beta1, beta2 = self.betas
+        for i, p in enumerate(self.params):
+            if p.grad is not None:
+                self.steps[i] += 1
+                t = self.steps[i]
+                p.mul_(1 - self.lr * self.weight_decay)
+                self.m[i].mul_(beta1).add_(p.grad, alpha=1 - beta1)
+                self.v[i].mul_(beta2).addcmul_(p.grad, p.grad, value=1 - beta2)
+                v_hat = self.v[i] / (1 - beta2**t)
+                p.sub_(self.lr * self.m[i] / (1 - beta1**t) / (v_hat + self.eps).sqrt())
 """,
         must_fail=["test_adamw_matches_pytorch_step_by_step"],
     ),
     Mutant(
         name="AdamW counts one step for all parameters (hidden test)",
         code="""
-_step = AdamW.step
-
-
-def _shared_count(self):
-    done = max(self.steps)
-    self.steps = [done] * len(self.steps)
-    _step(self)
-
-
-AdamW.step = _shared_count
+class AdamW(AdamW):
+    def step(self):
+        done = max(self.steps)
+        self.steps = [done] * len(self.steps)
+        super().step()
 """,
         must_fail=["test_adamw_follows_lr_changes_and_skips_missing_gradients"],
     ),
     Mutant(
         name="AdamW keeps the learning rate it was built with (hidden test)",
         code="""
-_init, _step = AdamW.__init__, AdamW.step
+class AdamW(AdamW):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.first_lr = self.lr
 
-
-def _init_keeping_lr(self, *args, **kwargs):
-    _init(self, *args, **kwargs)
-    self.first_lr = self.lr
-
-
-def _step_at_first_lr(self):
-    self.lr = self.first_lr
-    _step(self)
-
-
-AdamW.__init__, AdamW.step = _init_keeping_lr, _step_at_first_lr
+    def step(self):
+        self.lr = self.first_lr
+        super().step()
 """,
         must_fail=["test_adamw_follows_lr_changes_and_skips_missing_gradients"],
     ),
     Mutant(
         name="AdamW.zero_grad leaves the gradients",
         code="""
-AdamW.zero_grad = lambda self: None
+class AdamW(AdamW):
+    def zero_grad(self):
+        pass
 """,
         must_fail=["test_adamw_zero_grad_clears_the_gradients"],
     ),
