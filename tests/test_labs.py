@@ -120,6 +120,7 @@ def test_mutant_loses_the_points_of_its_tests(lab: Lab, mutant: Mutant) -> None:
             "functional.cross_entropy",
         ),
         ("09", "clip_grad_norm by the banned clip_grad_norm_ (costs q4 only)", "clip_grad_norm_"),
+        ("09", "AdamW by subclassing the banned torch.optim.AdamW (costs q6 only)", "adam.adam"),
         ("10", "tiled attention by the banned fused kernel", "scaled_dot_product_attention"),
     ],
 )

@@ -135,4 +135,127 @@ def clip_grad_norm(parameters, max_norm):
             "test_clip_grad_norm_skips_missing_gradients",
         ],
     ),
+    Mutant(
+        name="clipping rescales even a norm below max_norm",
+        code="""
+def clip_grad_norm(parameters, max_norm):
+    grads = [p.grad for p in parameters if p.grad is not None]
+    total = torch.sqrt(sum(g.pow(2).sum() for g in grads))
+    for g in grads:
+        g.mul_(max_norm / (total + 1e-6))
+    return total
+""",
+        must_fail=["test_clip_grad_norm_matches_pytorch"],
+    ),
+    # The AdamW mutants rebind the name AdamW to a subclass rather than patch the class in
+    # place: a variant's names are put back after it is graded, a patched attribute is not.
+    Mutant(
+        name="Adam with L2 regularisation: the decay goes through m and v",
+        code="""
+class AdamW(AdamW):
+    @torch.no_grad()
+    def step(self):
+        decay, self.weight_decay = self.weight_decay, 0.0
+        for p in self.params:
+            if p.grad is not None:
+                p.grad.add_(p, alpha=decay)
+        super().step()
+        self.weight_decay = decay
+""",
+        must_fail=[
+            "test_adamw_matches_pytorch_step_by_step",
+            "test_adamw_follows_lr_changes_and_skips_missing_gradients",
+        ],
+    ),
+    Mutant(
+        name="AdamW without bias correction",
+        code="""
+class AdamW(AdamW):
+    @torch.no_grad()
+    def step(self):
+        beta1, beta2 = self.betas
+        for i, p in enumerate(self.params):
+            if p.grad is not None:
+                p.mul_(1 - self.lr * self.weight_decay)
+                self.m[i].mul_(beta1).add_(p.grad, alpha=1 - beta1)
+                self.v[i].mul_(beta2).addcmul_(p.grad, p.grad, value=1 - beta2)
+                p.sub_(self.lr * self.m[i] / (self.v[i].sqrt() + self.eps))
+""",
+        must_fail=[
+            "test_adamw_matches_pytorch_step_by_step",
+            "test_adamw_follows_lr_changes_and_skips_missing_gradients",
+        ],
+    ),
+    Mutant(
+        name="AdamW with eps inside the square root",
+        code="""
+class AdamW(AdamW):
+    @torch.no_grad()
+    def step(self):
+        beta1, beta2 = self.betas
+        for i, p in enumerate(self.params):
+            if p.grad is not None:
+                self.steps[i] += 1
+                t = self.steps[i]
+                p.mul_(1 - self.lr * self.weight_decay)
+                self.m[i].mul_(beta1).add_(p.grad, alpha=1 - beta1)
+                self.v[i].mul_(beta2).addcmul_(p.grad, p.grad, value=1 - beta2)
+                v_hat = self.v[i] / (1 - beta2**t)
+                p.sub_(self.lr * self.m[i] / (1 - beta1**t) / (v_hat + self.eps).sqrt())
+""",
+        must_fail=["test_adamw_matches_pytorch_step_by_step"],
+    ),
+    Mutant(
+        name="AdamW counts one step for all parameters (hidden test)",
+        code="""
+class AdamW(AdamW):
+    def step(self):
+        done = max(self.steps)
+        self.steps = [done] * len(self.steps)
+        super().step()
+""",
+        must_fail=["test_adamw_follows_lr_changes_and_skips_missing_gradients"],
+    ),
+    Mutant(
+        name="AdamW keeps the learning rate it was built with (hidden test)",
+        code="""
+class AdamW(AdamW):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.first_lr = self.lr
+
+    def step(self):
+        self.lr = self.first_lr
+        super().step()
+""",
+        must_fail=["test_adamw_follows_lr_changes_and_skips_missing_gradients"],
+    ),
+    Mutant(
+        name="AdamW.zero_grad leaves the gradients",
+        code="""
+class AdamW(AdamW):
+    def zero_grad(self):
+        pass
+""",
+        must_fail=["test_adamw_zero_grad_clears_the_gradients"],
+    ),
+    Mutant(
+        name="AdamW by subclassing the banned torch.optim.AdamW (costs q6 only)",
+        code="""
+class AdamW(torch.optim.AdamW):
+    @property
+    def lr(self):
+        return self.param_groups[0]["lr"]
+
+    @lr.setter
+    def lr(self, value):
+        for group in self.param_groups:
+            group["lr"] = value
+""",
+        must_fail=[
+            "test_adamw_matches_pytorch_step_by_step",
+            "test_adamw_zero_grad_clears_the_gradients",
+            "test_adamw_follows_lr_changes_and_skips_missing_gradients",
+        ],
+    ),
 ]

@@ -1,9 +1,10 @@
-"""Graded tests for lab 9, "Training a GPT" (18 points).
+"""Graded tests for lab 9, "Training a GPT" (22 points).
 
 Each test receives `nb`, the executed notebook's namespace, and checks behaviour only:
 the loss against F.cross_entropy, batches against the stated draw, the schedule's
 values, clipping against torch.nn.utils.clip_grad_norm_, the training loop against a
-reference loop, and the trained model's held-out loss against the bigram baseline.
+reference loop, the trained model's held-out loss against the bigram baseline, and a
+handwritten AdamW against torch.optim.AdamW after every step.
 """
 
 from __future__ import annotations
@@ -306,3 +307,106 @@ def test_trained_model_beats_the_bigram(nb):
         f"{bigram - MARGIN:.3f} or lower. Hint: check that the loss goes down in `losses`, "
         "that the learning rate warms up, and that gradients are zeroed every step"
     )
+
+
+# --- Question 6: AdamW from scratch --------------------------------------------------
+
+#: What question 6 asks not to call: PyTorch's Adam and AdamW, as classes or functions.
+ADAM_BANNED = (
+    "torch.optim.Adam",
+    "torch.optim.AdamW",
+    "torch.optim.adam.Adam",
+    "torch.optim.adamw.AdamW",
+    "torch.optim.adam.adam",
+    "torch.optim.adamw.adam",
+    "torch.optim.adamw.adamw",
+    "torch.optim._functional.adam",
+    "torch.optim._functional.adamw",
+    "torch.optim.adam._single_tensor_adam",
+    "torch.optim.adam._multi_tensor_adam",
+    "torch._fused_adam_",
+    "torch._fused_adamw_",
+)
+SHAPES = ((4, 3), (5,), (2, 3, 2))  # a matrix, a vector (like a bias) and a 3-D tensor
+ADAM_TOL = {"rtol": 1e-5, "atol": 1e-6}  # what question 6 promises
+
+
+class _Side:
+    """The same parameters under the student's AdamW (in the notebook) and under PyTorch's."""
+
+    def __init__(self, nb, seed: int, **options: float) -> None:
+        gen = torch.Generator().manual_seed(seed)
+        starts = [torch.randn(shape, generator=gen) for shape in SHAPES]
+        self.nb = nb
+        self.theirs = [torch.nn.Parameter(t.clone()) for t in starts]
+        self.ours = [nb.send(torch.nn.Parameter(t.clone())) for t in starts]  # handles
+        self.reference = torch.optim.AdamW(self.theirs, **options)
+        self.optimizer = nb.without(*ADAM_BANNED).AdamW(self.ours, **options)
+
+    def step(self, grads: list[torch.Tensor | None]) -> None:
+        for ours, theirs, grad in zip(self.ours, self.theirs, grads, strict=True):
+            ours.grad = grad
+            theirs.grad = None if grad is None else grad.clone()
+        self.nb.banned(ADAM_BANNED, self.optimizer.step, (), {})
+        self.reference.step()
+
+    def compare(self, what: str, hint: str) -> None:
+        for i, (ours, theirs) in enumerate(zip(self.ours, self.theirs, strict=True)):
+            assert_close(
+                ours.data,
+                theirs.detach(),
+                what=f"{what}, parameter {i} of shape {tuple(theirs.shape)}",
+                hint=hint,
+                **ADAM_TOL,
+            )
+
+
+@question("q6", points=2)
+def test_adamw_matches_pytorch_step_by_step(nb):
+    problems = [
+        {"lr": 1e-2, "weight_decay": 0.0},
+        {"lr": 1e-2, "betas": (0.9, 0.95), "weight_decay": 0.1},
+        {"lr": 3e-2, "betas": (0.8, 0.99), "eps": 1e-3, "weight_decay": 0.5},
+    ]
+    gen = torch.Generator().manual_seed(60)
+    for seed, options in enumerate(problems):
+        side = _Side(nb, seed, **options)
+        for step in range(1, 5):
+            side.step([torch.randn(shape, generator=gen) * 2.0**seed for shape in SHAPES])
+            side.compare(
+                f"AdamW({options}) after step {step}",
+                "decay by (1 - lr * weight_decay) first, then m and v with their bias "
+                "corrections 1 - beta**t, then theta -= lr * m_hat / (sqrt(v_hat) + eps)",
+            )
+
+
+@question("q6", points=1)
+def test_adamw_zero_grad_clears_the_gradients(nb):
+    side = _Side(nb, 7)
+    side.step([torch.ones(shape) for shape in SHAPES])
+    nb.banned(ADAM_BANNED, side.optimizer.zero_grad, (), {})
+    for i, ours in enumerate(side.ours):
+        grad = ours.grad
+        assert grad is None or not torch.as_tensor(grad).any(), (
+            f"after zero_grad(), parameter {i} still has a gradient {grad}: set .grad to None "
+            "(or to zeros)"
+        )
+
+
+@question("q6", points=1, hidden=True)
+def test_adamw_follows_lr_changes_and_skips_missing_gradients(nb):
+    side = _Side(nb, 8, lr=1e-2, weight_decay=0.1)
+    gen = torch.Generator().manual_seed(61)
+    for step, lr in enumerate((1e-2, 5e-2, 2e-3)):
+        side.optimizer.lr = lr
+        for group in side.reference.param_groups:
+            group["lr"] = lr
+        grads = [torch.randn(shape, generator=gen) for shape in SHAPES]
+        if step < 2:
+            grads[1] = None  # the vector gets no gradient in steps 0 and 1
+        side.step(grads)
+        side.compare(
+            f"AdamW with lr set to {lr} before step {step} (parameter 1: no gradient until step 2)",
+            "read self.lr at every step; a parameter without .grad keeps its value, its "
+            "moments and its own step count, so its first real step uses t = 1",
+        )
