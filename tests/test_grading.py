@@ -19,7 +19,7 @@ from course.grading.labs import REPO_ROOT, Layout, load_tests, read_declarations
 from course.grading.namespace import MissingName, Namespace
 from course.grading.notebook import read_notebook
 from course.grading.results import Grading
-from course.grading.runner import Limits, grade
+from course.grading.runner import Limits, grade, grade_variants
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURE = ROOT / "tests" / "grading_fixtures"
@@ -262,3 +262,32 @@ def test_pytest_route(tmp_path: Path, notebook: Path | None, outcome: str) -> No
     if notebook:
         assert "not implemented yet" in result.stdout
     assert ET.parse(junit).getroot().find("testsuite") is not None
+
+
+def test_a_variant_that_patches_a_class_is_undone_before_the_next(tmp_path: Path) -> None:
+    """grade_variants puts back the attributes of the notebook's classes, not only its
+    names: a planted bug that patches a method must not leak into the next variant."""
+    cell = {"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": []}
+    source = "class Scaler:\n    def scale(self, x):\n        return 2 * x\n"
+    notebook = tmp_path / "lab99_scaler.ipynb"
+    notebook.write_text(
+        json.dumps(
+            {
+                "cells": [cell | {"id": "c1", "source": source}],
+                "metadata": {},
+                "nbformat": 4,
+                "nbformat_minor": 5,
+            }
+        )
+    )
+    tests = tmp_path / "test_lab99_scaler.py"
+    tests.write_text(
+        "from course.grading import question\n\n\n"
+        '@question("q1", points=1)\n'
+        "def test_scale(nb):\n"
+        "    assert nb.Scaler().scale(3) == 6\n"
+    )
+    patched, untouched = grade_variants(
+        read_notebook(notebook), tests, ["Scaler.scale = lambda self, x: 0", "pass"]
+    )
+    assert (patched.score, untouched.score) == (0, 1)

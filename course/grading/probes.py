@@ -7,6 +7,7 @@ A value the grader compares is never taken from here on trust; see the grading a
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 
@@ -85,23 +86,39 @@ def count_calls(module: Any) -> KeepHere:
 
 
 _saved_names: dict[str, Any] = {}
+_saved_classes: dict[type, dict[str, Any]] = {}
+_IMMUTABLE_TYPE = 1 << 8  # Py_TPFLAGS_IMMUTABLETYPE: built-in classes cannot be patched
 
 
 def save_names() -> None:
-    """Remember the notebook's globals (a shallow copy) before a variant cell runs."""
+    """Remember the notebook's globals (a shallow copy) before a variant cell runs, and
+    the attributes of every class among them (a variant may patch `LayerNorm.forward`)."""
     from course.grading import worker
 
     _saved_names.clear()
     _saved_names.update(worker.notebook_names())
+    _saved_classes.clear()
+    for value in _saved_names.values():
+        if isinstance(value, type) and not value.__flags__ & _IMMUTABLE_TYPE:
+            _saved_classes[value] = dict(vars(value))
 
 
 def restore_names() -> None:
-    """Put the globals back as `save_names` found them: the variant cell is undone."""
+    """Put the globals and their classes back as `save_names` found them: the variant
+    cell is undone."""
     from course.grading import worker
 
     names = worker.notebook_names()
     names.clear()
     names.update(_saved_names)
+    for cls, attributes in _saved_classes.items():
+        for name in set(vars(cls)) - set(attributes):
+            with contextlib.suppress(AttributeError, TypeError):
+                delattr(cls, name)
+        for name, value in attributes.items():
+            if vars(cls).get(name) is not value:
+                with contextlib.suppress(AttributeError, TypeError):
+                    setattr(cls, name, value)
 
 
 class BannedCall(BaseException):
