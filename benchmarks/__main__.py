@@ -6,7 +6,15 @@ python -m benchmarks gpu    the GPU lab's figures on whatever device is present 
 
 import sys
 
-from benchmarks import foundation, gpu_lab, grading, inference, tokenizer, trainer
+from benchmarks import (
+    foundation,
+    gpu_lab,
+    grading,
+    inference,
+    modern_decoder,
+    tokenizer,
+    trainer,
+)
 
 if __name__ == "__main__":
     if sys.argv[1:] == ["gpu"]:
@@ -20,3 +28,4 @@ if __name__ == "__main__":
         gpu_lab.main()
         inference.main()
         trainer.main()
+        modern_decoder.main([])
