@@ -68,7 +68,7 @@ MUTANTS = [(lab, mutant) for lab in LABS for mutant in lab.mutants()]
 
 @pytest.mark.parametrize("lab", LABS, ids=lambda lab: lab.master.stem)
 def test_master_scores_full_marks(lab: Lab) -> None:
-    grading = grade(read_notebook(lab.master), lab.tests, LIMITS)
+    grading = _gradings(lab)[MASTER]
     failed = [f"{mark.test.name}: {mark.message}" for mark in grading.marks if not mark.passed]
     assert grading.percent == 100, "\n".join([*failed, *grading.notes])
 
@@ -87,21 +87,25 @@ def test_labs_are_generated_from_their_masters(layout: Layout) -> None:
     assert problems(layout) == [], "run `make labs` (python -m course.grading.generate)"
 
 
+MASTER = ""  # the variant that adds nothing: the master itself
+
+
 @functools.cache
-def _mutant_gradings(lab: Lab) -> dict[str, Grading]:
-    """Every mutant of `lab` graded on one run of its master (see runner.grade_variants)."""
+def _gradings(lab: Lab) -> dict[str, Grading]:
+    """The master (key MASTER) and every mutant of `lab`, graded on one run of the master
+    (see runner.grade_variants): each lab's slowest cells run once for all of them."""
     mutants = lab.mutants()
-    gradings = grade_variants(
-        read_notebook(lab.master), lab.tests, [m.code for m in mutants], LIMITS
-    )
-    return {mutant.name: grading for mutant, grading in zip(mutants, gradings, strict=True)}
+    codes = [MASTER, *(mutant.code for mutant in mutants)]
+    gradings = grade_variants(read_notebook(lab.master), lab.tests, codes, LIMITS)
+    names = [MASTER, *(mutant.name for mutant in mutants)]
+    return dict(zip(names, gradings, strict=True))
 
 
 @pytest.mark.parametrize(
     ("lab", "mutant"), MUTANTS, ids=[f"{lab.number}-{mutant.name}" for lab, mutant in MUTANTS]
 )
 def test_mutant_loses_the_points_of_its_tests(lab: Lab, mutant: Mutant) -> None:
-    grading = _mutant_gradings(lab)[mutant.name]
+    grading = _gradings(lab)[mutant.name]
     names = {mark.test.name for mark in grading.marks}
     assert set(mutant.must_fail) <= names, f"unknown tests in must_fail: {mutant.must_fail}"
     caught = {name for name in mutant.must_fail if not grading.mark(name).passed}
@@ -128,7 +132,7 @@ def test_a_banned_call_costs_its_question_and_is_named(lab: str, mutant: str, sa
     """A notebook that calls what its question forbids loses that question's points only,
     and the message names the banned function."""
     found = next(item for item in LABS if item.number == lab and item.layout.root == REPO_ROOT)
-    grading = _mutant_gradings(found)[mutant]
+    grading = _gradings(found)[mutant]
     planted = next(m for m in found.mutants() if m.name == mutant)
     for mark in grading.marks:
         if mark.test.name in planted.must_fail:
