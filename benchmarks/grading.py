@@ -47,7 +47,9 @@ def _seconds(tree: Path, notebook: str) -> float:
     )  # fmt: skip
     took = time.perf_counter() - started
     if "(100%)" not in run.stdout:
-        raise RuntimeError(f"{tree} did not grade {notebook} at 100 %: {run.stdout[-300:]}")
+        raise RuntimeError(
+            f"{tree} did not grade {notebook} at 100 %: {run.stdout[-300:]}{run.stderr[-300:]}"
+        )
     return took
 
 
