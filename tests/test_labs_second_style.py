@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from course.grading.labs import REPO_ROOT, Layout, find_tests, load_tests
+from course.grading.labs import REPO_ROOT, Layout, find_tests, read_declarations
 from course.grading.notebook import lab_from_name, read_notebook
 from course.grading.runner import Limits, grade
 
@@ -22,7 +22,7 @@ NOTEBOOKS = sorted(SECOND_STYLE.glob("lab*.ipynb"))
 
 def _limits(tests: Path) -> Limits:
     """The default limits, with the per-cell limit a test file declares as CELL_SECONDS."""
-    cell = float(getattr(load_tests(tests), "CELL_SECONDS", Limits().cell))
+    cell = read_declarations(tests).cell_seconds or Limits().cell
     return Limits(cell=max(cell, Limits().cell), total=900.0)
 
 
