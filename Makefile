@@ -8,6 +8,8 @@ DEPS := $(VENV)/.deps-installed
 ASSETS := _vendor/.assets-installed
 JB_FLAGS := -W -n --keep-going
 LAB ?= 01
+# pytest processes of make test (pytest-xdist): one per core; TEST_JOBS=0 runs one process
+TEST_JOBS ?= auto
 LABS ?= $(wildcard labs/lab*.ipynb)
 
 .PHONY: help venv assets book pdf test lint labs lab grade grades gradescope release bench bench-gpu clean
@@ -51,8 +53,9 @@ pdf: book
 
 test: book
 	$(BIN)/ruff check .
-	$(PY) -m pytest
-	$(PY) -m pytest --nbval solutions/ --nbval-sanitize-with tests/nbval_sanitize.cfg
+	$(PY) -m pytest -n $(TEST_JOBS) --dist loadgroup
+	$(PY) -m pytest -n $(TEST_JOBS) --dist loadscope --nbval solutions/ \
+	  --nbval-sanitize-with tests/nbval_sanitize.cfg
 
 lint: $(DEPS)
 	$(BIN)/ruff check .

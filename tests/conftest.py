@@ -1,4 +1,5 @@
-"""Fixtures of the book tests: the built book, served on 127.0.0.1, and headless Chromium."""
+"""Fixtures of the book tests (the built book, served on 127.0.0.1, and headless Chromium),
+and the groups that keep tests sharing one costly run in one process under `pytest -n`."""
 
 from __future__ import annotations
 
@@ -19,6 +20,9 @@ if TYPE_CHECKING:
 
 ROOT = Path(__file__).resolve().parent.parent
 
+if os.environ.get("PYTEST_XDIST_WORKER"):  # make test runs one process per core: one thread each
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 #: No background traffic of Chromium's own: every request a test sees comes from a page.
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -29,6 +33,23 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--disable-quic",
 ]
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups (--dist loadgroup)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark tests that must share a process when `make test` runs them in parallel.
+
+    Every test that reads the built book runs in the process of the one that rebuilds
+    it, so never during the rebuild; the tests of a graded lab file under plain pytest
+    share one run of its notebook (pytest_plugin.executed). test_labs.py groups its own.
+    """
+    for item in items:
+        path = Path(str(item.path))
+        reads_book = "book_html" in getattr(item, "fixturenames", ())
+        if reads_book or item.get_closest_marker("rebuilds_book"):
+            item.add_marker(pytest.mark.xdist_group("book"))
+        elif path.parent == ROOT / "tests" / "labs" and path.name.startswith("test_lab"):
+            item.add_marker(pytest.mark.xdist_group(path.stem))
 
 
 @dataclass

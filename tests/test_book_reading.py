@@ -159,6 +159,7 @@ def test_pages_workflow_publishes_what_make_book_builds() -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.rebuilds_book
 def test_pages_workflow_build_command_runs_here() -> None:
     for command in _workflow_commands():
         finished = subprocess.run(

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
+from fingerprints import fingerprint
 
 from course.grading import report
 from course.grading.notebook import read_notebook
@@ -27,17 +28,6 @@ TESTS = FIXTURE / "tests" / "labs" / "test_lab99_fixture.py"
 ROOMY = Limits(cell=15.0, total=60.0, memory=1500.0)  # importing torch takes seconds when busy
 
 pytestmark = pytest.mark.skipif(bubblewrap() is None, reason="needs bubblewrap")
-
-
-def fingerprint(*folders: Path) -> dict[str, tuple[int, int]]:
-    """(size, mtime) of every file under `folders`, caches excluded."""
-    found = {}
-    for folder in folders:
-        for path in folder.rglob("*"):
-            if "__pycache__" not in path.parts and ".pytest_cache" not in path.parts:
-                stat = path.lstat()
-                found[str(path)] = (stat.st_size, stat.st_mtime_ns)
-    return found
 
 
 def _with_cell(base: Path | None, code: str, folder: Path) -> Path:

@@ -477,6 +477,38 @@ def test_submission_is_graded_within_its_bound(case: Case, tmp_path: Path) -> No
     assert len(grading.output) < 70_000
 
 
+ADD = "def add(a, b):\n    return a + b\n"
+IPYTHON_CELLS = {  # a cell appended to the untouched lab: its code, the score, the notes
+    "shell commands and line magics do nothing": (
+        "!pip install nothing\n%cd /\nfound = !ls\nassert found == [], found\n" + ADD,
+        3,
+        "",
+    ),
+    "a cell magic runs its code": ("%%time\n" + ADD, 3, ""),
+    "500 shell commands stop at the time limit": (
+        "\n".join(["!echo"] * 500) + "\n" + ADD,
+        0,
+        "stopped after 1 s (the time limit)",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", IPYTHON_CELLS)
+def test_ipython_syntax_runs_as_under_jupyter(name: str, tmp_path: Path) -> None:
+    """Magics and shell commands are translated as Jupyter would (the grader translates
+    short cells itself, the worker the rest), and never stall the grader."""
+    code, score, says = IPYTHON_CELLS[name]
+    notebook, tests = build(Case(name, insert(code), score, says, base=TWIN), tmp_path)
+    lab = read_notebook(notebook)
+    started = time.monotonic()
+    grading = grade(lab, tests, LIMITS)
+    assert time.monotonic() - started < 6.0
+    assert grading.score == score, report.table(grading)
+    appended = f"cell {lab.code_cells()[-1][0]} "
+    about_it = [note for note in grading.notes if note.startswith(appended)]
+    assert len(about_it) == bool(says) and all(says in note for note in about_it), about_it
+
+
 def test_output_flood_is_capped(tmp_path: Path) -> None:
     notebook, tests = build(CASES[[c.name for c in CASES].index("output flood (20 MB)")], tmp_path)
     grading = grade(read_notebook(notebook), tests, LIMITS)

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import jsonschema
 import pytest
+from fingerprints import fingerprint
 
 from course.grading import report
 from course.grading.notebook import read_notebook
@@ -43,27 +44,6 @@ SANDBOXED = bubblewrap() is not None
 TOP = 2  # cell index right after the setup cell
 
 pytestmark = pytest.mark.skipif(not SANDBOXED, reason="needs bubblewrap (apt-get install bwrap)")
-
-
-def fingerprint(*folders: Path) -> dict[str, tuple[int, int]]:
-    """(size, mtime) of every file under `folders`, caches excluded."""
-    found = {}
-    for folder in folders:
-        for path in folder.rglob("*"):
-            if "__pycache__" in path.parts or ".pytest_cache" in path.parts:
-                continue
-            with _quiet():
-                stat = path.lstat()
-                found[str(path)] = (stat.st_size, stat.st_mtime_ns)
-    return found
-
-
-class _quiet:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> bool:
-        return exc[0] is not None and issubclass(exc[0], OSError)  # type: ignore[arg-type]
 
 
 @pytest.fixture(scope="module", autouse=True)

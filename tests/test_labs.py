@@ -66,7 +66,15 @@ LABS = [
 MUTANTS = [(lab, mutant) for lab in LABS for mutant in lab.mutants()]
 
 
-@pytest.mark.parametrize("lab", LABS, ids=lambda lab: lab.master.stem)
+def _shared(*values: object, lab: Lab) -> object:
+    """A test case of `lab` that reads _gradings(lab): under `pytest -n` all of a lab's
+    such cases run in one process, so its master notebook runs once there."""
+    return pytest.param(*values, marks=pytest.mark.xdist_group(f"gradings-{lab.master.stem}"))
+
+
+@pytest.mark.parametrize(
+    "lab", [_shared(lab, lab=lab) for lab in LABS], ids=[lab.master.stem for lab in LABS]
+)
 def test_master_scores_full_marks(lab: Lab) -> None:
     grading = _gradings(lab)[MASTER]
     failed = [f"{mark.test.name}: {mark.message}" for mark in grading.marks if not mark.passed]
@@ -102,7 +110,9 @@ def _gradings(lab: Lab) -> dict[str, Grading]:
 
 
 @pytest.mark.parametrize(
-    ("lab", "mutant"), MUTANTS, ids=[f"{lab.number}-{mutant.name}" for lab, mutant in MUTANTS]
+    ("lab", "mutant"),
+    [_shared(lab, mutant, lab=lab) for lab, mutant in MUTANTS],
+    ids=[f"{lab.number}-{mutant.name}" for lab, mutant in MUTANTS],
 )
 def test_mutant_loses_the_points_of_its_tests(lab: Lab, mutant: Mutant) -> None:
     grading = _gradings(lab)[mutant.name]
@@ -115,25 +125,32 @@ def test_mutant_loses_the_points_of_its_tests(lab: Lab, mutant: Mutant) -> None:
     assert grading.percent < 100
 
 
+def _course_lab(number: str) -> Lab:
+    return next(lab for lab in LABS if lab.number == number and lab.layout.root == REPO_ROOT)
+
+
+BANNED_CALLS = [  # (lab, the mutant that calls what a question bans, what its message names)
+    (
+        "09",
+        "cross_entropy by the banned F.cross_entropy (costs q1 only)",
+        "functional.cross_entropy",
+    ),
+    ("09", "clip_grad_norm by the banned clip_grad_norm_ (costs q4 only)", "clip_grad_norm_"),
+    ("09", "AdamW by subclassing the banned torch.optim.AdamW (costs q6 only)", "adam.adam"),
+    ("10", "tiled attention by the banned fused kernel", "scaled_dot_product_attention"),
+]
+
+
 @pytest.mark.parametrize(
     ("lab", "mutant", "says"),
-    [
-        (
-            "09",
-            "cross_entropy by the banned F.cross_entropy (costs q1 only)",
-            "functional.cross_entropy",
-        ),
-        ("09", "clip_grad_norm by the banned clip_grad_norm_ (costs q4 only)", "clip_grad_norm_"),
-        ("09", "AdamW by subclassing the banned torch.optim.AdamW (costs q6 only)", "adam.adam"),
-        ("10", "tiled attention by the banned fused kernel", "scaled_dot_product_attention"),
-    ],
+    [_shared(_course_lab(n), m, says, lab=_course_lab(n)) for n, m, says in BANNED_CALLS],
+    ids=[f"{number}-{mutant}" for number, mutant, _ in BANNED_CALLS],
 )
-def test_a_banned_call_costs_its_question_and_is_named(lab: str, mutant: str, says: str) -> None:
+def test_a_banned_call_costs_its_question_and_is_named(lab: Lab, mutant: str, says: str) -> None:
     """A notebook that calls what its question forbids loses that question's points only,
     and the message names the banned function."""
-    found = next(item for item in LABS if item.number == lab and item.layout.root == REPO_ROOT)
-    grading = _gradings(found)[mutant]
-    planted = next(m for m in found.mutants() if m.name == mutant)
+    grading = _gradings(lab)[mutant]
+    planted = next(m for m in lab.mutants() if m.name == mutant)
     for mark in grading.marks:
         if mark.test.name in planted.must_fail:
             assert "which this question asks you not to use" in mark.message, mark.message

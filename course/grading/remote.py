@@ -22,6 +22,7 @@ import json
 import operator
 import os
 import pickle
+import re
 import signal
 import subprocess
 import sys
@@ -42,7 +43,9 @@ POLL = 0.05  # seconds between checks that the worker is alive
 #: is sent, so the pipe (64 KiB on Linux) is empty and a write this small never blocks.
 SMALL_WRITE = 16_384
 
-_WORKER = "from course.grading.worker import main", "main()"
+#: Libraries the worker imports as it starts when the notebook imports them: their import
+#: (torch: about 2 s) then overlaps the grader's own import of the tests.
+PRELOADED = ("numpy", "torch")
 
 
 class WorkerDied(Exception):
@@ -85,8 +88,14 @@ class Worker:
     """One sandboxed worker process and its two pipes."""
 
     def __init__(
-        self, notebook: Path, modules: tuple[str, ...], memory_mib: float, output: Output
+        self,
+        notebook: Path,
+        modules: tuple[str, ...],
+        memory_mib: float,
+        output: Output,
+        code: str = "",
     ) -> None:
+        """Start the worker for `notebook`; `code`, the notebook's code, says what to preload."""
         self.sandbox = Sandbox(notebook, modules, memory_mib)
         self._orphans = reaper.Reaper()  # without a PID namespace: processes that left the group
         self.malformed = 0  # answer lines that were not valid messages
@@ -111,7 +120,7 @@ class Worker:
             self.sandbox.limit_self()
 
         self.process = subprocess.Popen(
-            self.sandbox.command(list(_WORKER)),
+            self.sandbox.command(_worker_code(code)),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -347,6 +356,16 @@ def rebuild_error(raised: Any) -> BaseException:
     error = _classes[key](message[:4000])
     error.function, error.where = function[:100], where[:100]  # type: ignore[attr-defined]
     return error
+
+
+def _worker_code(notebook_code: str) -> list[str]:
+    """The statements that start the worker, after the PRELOADED libraries the code imports."""
+    imports = [
+        f"import {name}"
+        for name in PRELOADED
+        if re.search(rf"^\s*(import|from)\s+{name}\b", notebook_code, re.MULTILINE)
+    ]
+    return [*imports, "from course.grading.worker import main", "main()"]
 
 
 # --- Handles and the notebook namespace ---------------------------------------------

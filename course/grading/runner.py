@@ -14,13 +14,13 @@ from __future__ import annotations
 import dataclasses
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 from course.grading import probes
+from course.grading.execute import ipython_like_lines, plain_python
 from course.grading.labs import Declared, load_tests, read_declarations
 from course.grading.namespace import unfinished_cells_note
 from course.grading.notebook import Cell, Notebook, UnusableInput
@@ -43,28 +43,39 @@ def grade(notebook: Notebook, tests: Path, limits: Limits = Limits()) -> Grading
     The worker starts first and runs the notebook while the tests load here.
     """
     declared = read_declarations(tests)
-    loading = _Loading(tests)
-    return _Session(notebook, declared.modules, lab_limits(declared, limits)).run(loading.result)
+    loading = _Loading(tests, notebook)
+    return _Session(notebook, declared.modules, lab_limits(declared, limits)).run(loading)
 
 
 class _Loading:
-    """A graded test file imported in a thread; `result()` waits for its tests."""
+    """A graded test file imported in a thread, once `start()`ed; `result()` waits for it.
 
-    def __init__(self, tests: Path) -> None:
+    The thread first imports IPython's translator if a cell of `notebook` will need it.
+    It starts once the worker has been started: before, it would slow that down.
+    """
+
+    def __init__(self, tests: Path, notebook: Notebook) -> None:
         self._tests = tests
+        self._translate = any(_translated_here(cell.source) for _, cell in notebook.code_cells())
         self._loaded: tuple[ModuleType, list[tuple[GradedTest, TestFunction]]] | None = None
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._load, daemon=True)
-        self._thread.start()
+
+    def start(self) -> None:
+        if self._thread.ident is None:  # not started yet
+            self._thread.start()
 
     def _load(self) -> None:
         try:
+            if self._translate:
+                plain_python("%pwd")  # imports the translator now, beside the worker's start
             module = load_tests(self._tests)
             self._loaded = module, collect_tests(module)
         except BaseException as error:  # reported by result(), in the grading thread
             self._error = error
 
     def result(self) -> tuple[ModuleType, list[tuple[GradedTest, TestFunction]]]:
+        self.start()
         self._thread.join()
         if self._loaded is None:
             error = self._error
@@ -127,17 +138,19 @@ class _Session:
     output: Output = field(default_factory=Output)
     deadline: float = float("inf")
     worker: Worker | None = None
+    loading: _Loading | None = None  # the tests, loading beside the first worker
     sandbox: str = ""
     malformed: int = 0
 
-    def run(self, load: Callable[[], tuple[ModuleType, list[Any]]] | None = None) -> Grading:
-        """Grade; `load`, if given, gives the tests once the notebook has started running."""
+    def run(self, loading: _Loading | None = None) -> Grading:
+        """Grade; `loading`, if given, loads the tests while the notebook runs."""
         started = time.monotonic()
         self.deadline = started + self.limits.total
+        self.loading = loading
         try:
-            if load is not None:
+            if loading is not None:
                 self._ready()  # the notebook runs in the worker while the tests load
-                self.module, self.tests = load()
+                self.module, self.tests = loading.result()
             for graded, test in self.tests:
                 if not self._ready():
                     break
@@ -190,10 +203,13 @@ class _Session:
         """Start a worker and run the cells; (cell, why) if the worker died in one."""
         self._stop()
         try:
-            self.worker = Worker(self.notebook.path, self.modules, self.limits.memory, self.output)
+            self.worker = Worker(self.notebook.path, self.modules, self.limits.memory, self.output,
+                                 code=_sources(self.notebook))  # fmt: skip
         except OSError as error:
             raise UnusableInput(f"the grader could not start its worker: {error}") from None
         self.sandbox = self.worker.sandbox.label
+        if self.loading is not None:
+            self.loading.start()
         try:  # an empty cell first: a worker that cannot start is the grader's problem
             self.worker.run_cell(0, "", self.limits.cell, self.deadline)
         except WorkerDied as died:
@@ -203,8 +219,9 @@ class _Session:
         for number, cell in self.notebook.code_cells():
             if number in self.skipped:
                 continue
+            source = plain_python(cell.source) if _translated_here(cell.source) else cell.source
             try:
-                error = self.worker.run_cell(number, cell.source, self.limits.cell, self.deadline)
+                error = self.worker.run_cell(number, source, self.limits.cell, self.deadline)
             except WorkerDied as died:
                 self._stop()
                 return number, died
@@ -294,6 +311,21 @@ class _Session:
     def _mark(self, graded: GradedTest, passed: bool, message: Any, started: float) -> Mark:
         text = truncate(str(message), MESSAGE_LIMIT).encode("utf-8", "replace").decode()
         return Mark(graded, passed, text, time.perf_counter() - started)
+
+
+#: The cells the grader translates from IPython syntax itself (a Colab setup cell has
+#: 350 characters, 3 such lines). Others are translated in the worker, under its time
+#: limit: IPython's translator re-reads the cell for each magic (500 `!` lines: 8 s).
+TRANSLATED_HERE = 4000  # characters at most
+TRANSLATED_LINES = 20  # lines of IPython syntax at most
+
+
+def _sources(notebook: Notebook) -> str:
+    return "\n".join(cell.source for _, cell in notebook.code_cells())
+
+
+def _translated_here(source: str) -> bool:
+    return len(source) <= TRANSLATED_HERE and 0 < ipython_like_lines(source) <= TRANSLATED_LINES
 
 
 def _all_points(module: ModuleType | None) -> float | None:
