@@ -25,11 +25,14 @@ MASTER = FIXTURE / "solutions" / "lab99_fixture.ipynb"
 TWIN = FIXTURE / "labs" / "lab99_fixture.ipynb"
 TESTS = FIXTURE / "tests" / "labs"
 SCHEMA = json.loads((ROOT / "tests" / "gradescope_results.schema.json").read_text())
-CHEAT = (
-    "import glob, json\n"
-    "for path in glob.glob('/**/results.json', recursive=True) + glob.glob('../*/*.json'):\n"
+CHEAT = (  # formatted with the gradebook's folder: a student who knows where reports go
+    "import glob, json, os\n"
+    "found = glob.glob({out!r} + '/**/*.json', recursive=True) + glob.glob('../*/*.json')\n"
+    "found += glob.glob('/tmp/**/*.json', recursive=True) + [{out!r} + '/ada/lab99.json']\n"
+    "for path in found:\n"
     "    try:\n"
-    "        open(path, 'w').write(json.dumps({'score': 0}))\n"
+    "        os.makedirs(os.path.dirname(path), exist_ok=True)\n"
+    "        open(path, 'w').write(json.dumps({{'score': 0}}))\n"
     "    except OSError:\n"
     "        pass\n"
 )
@@ -49,9 +52,9 @@ def test_class_is_graded_into_reports_and_a_gradebook(tmp_path: Path, monkeypatc
         (submissions / student).mkdir(parents=True)
     shutil.copy(MASTER, submissions / "ada" / "lab99_fixture.ipynb")
     shutil.copy(TWIN, submissions / "bob" / "lab99_fixture.ipynb")
-    _with_cell(MASTER, CHEAT, submissions / "eve" / "lab99_fixture.ipynb")
-    (submissions / "notes.txt").write_text("not a student")
     out = tmp_path / "grades"
+    _with_cell(MASTER, CHEAT.format(out=str(out)), submissions / "eve" / "lab99_fixture.ipynb")
+    (submissions / "notes.txt").write_text("not a student")
     assert classroom.main([str(submissions), "--out", str(out), "-j", "2"]) == 0
     scores = {}
     for student in ("ada", "bob", "eve"):
