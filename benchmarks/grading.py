@@ -5,7 +5,8 @@ Both run in one sitting on the same machine, alternating lab by lab, each as
 BEFORE (the grader that ran the tests inside the worker), unpacked with `git archive`.
 The figure per lab is the fastest of REPEATS runs (the one least disturbed by other work
 on the machine), minus the fastest start-up of a bare `python -c pass`, and the ratio
-new/old. Written to benchmarks/results/grading.json.
+new/old, with the number of graded tests in each tree (labs 5, 7 and 9 gained questions
+since BEFORE, so the new grader does more there). Written to benchmarks/results/grading.json.
 """
 
 from __future__ import annotations
@@ -79,8 +80,14 @@ def main() -> None:
                 "new_s": round(new_s, 2),
                 "old_s": round(old_s, 2),
                 "ratio": round(new_s / old_s, 2),
+                "questions_new_old": [_questions(ROOT, master.stem), _questions(old, master.stem)],
             }
     record(RESULTS, figures)
+
+
+def _questions(tree: Path, lab: str) -> int:
+    """Graded tests of `lab` in `tree`: a lab that gained questions since BEFORE does more."""
+    return (tree / "tests" / "labs" / f"test_{lab}.py").read_text().count("@question(")
 
 
 def _timed(command: list[str]) -> float:

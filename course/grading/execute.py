@@ -78,10 +78,15 @@ def plain_python(source: str) -> str:
         return source
 
 
-def _translated(source: str) -> str:
-    from IPython.core.inputtransformer2 import TransformerManager  # only when needed: 0.1 s
+def translator() -> Any:
+    """IPython's cell translator, imported on first use (0.1 s)."""
+    from IPython.core.inputtransformer2 import TransformerManager
 
-    return TransformerManager().transform_cell(source)
+    return TransformerManager()
+
+
+def _translated(source: str) -> str:
+    return translator().transform_cell(source)
 
 
 def compile_cell(source: str, filename: str) -> types.CodeType:

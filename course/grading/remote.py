@@ -359,13 +359,14 @@ def rebuild_error(raised: Any) -> BaseException:
 
 
 def _worker_code(notebook_code: str) -> list[str]:
-    """The statements that start the worker, after the PRELOADED libraries the code imports."""
-    imports = [
-        f"import {name}"
+    """The statements that start the worker, which first imports the PRELOADED libraries
+    that the notebook's code imports."""
+    preload = tuple(
+        name
         for name in PRELOADED
         if re.search(rf"^\s*(import|from)\s+{name}\b", notebook_code, re.MULTILINE)
-    ]
-    return [*imports, "from course.grading.worker import main", "main()"]
+    )
+    return ["from course.grading.worker import main", f"main({preload!r})"]
 
 
 # --- Handles and the notebook namespace ---------------------------------------------

@@ -11,6 +11,7 @@ test, all within the total time limit, so grading always ends.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import threading
 import time
@@ -20,7 +21,7 @@ from types import ModuleType
 from typing import Any
 
 from course.grading import probes
-from course.grading.execute import ipython_like_lines, plain_python
+from course.grading.execute import ipython_like_lines, plain_python, translator
 from course.grading.labs import Declared, load_tests, read_declarations
 from course.grading.namespace import unfinished_cells_note
 from course.grading.notebook import Cell, Notebook, UnusableInput
@@ -67,8 +68,9 @@ class _Loading:
 
     def _load(self) -> None:
         try:
-            if self._translate:
-                plain_python("%pwd")  # imports the translator now, beside the worker's start
+            if self._translate:  # imported now, beside the worker's start; cells say if it fails
+                with contextlib.suppress(Exception):
+                    translator()
             module = load_tests(self._tests)
             self._loaded = module, collect_tests(module)
         except BaseException as error:  # reported by result(), in the grading thread
@@ -203,8 +205,10 @@ class _Session:
         """Start a worker and run the cells; (cell, why) if the worker died in one."""
         self._stop()
         try:
-            self.worker = Worker(self.notebook.path, self.modules, self.limits.memory, self.output,
-                                 code=_sources(self.notebook))  # fmt: skip
+            code = "\n".join(cell.source for _, cell in self.notebook.code_cells())
+            self.worker = Worker(
+                self.notebook.path, self.modules, self.limits.memory, self.output, code
+            )
         except OSError as error:
             raise UnusableInput(f"the grader could not start its worker: {error}") from None
         self.sandbox = self.worker.sandbox.label
@@ -318,10 +322,6 @@ class _Session:
 #: limit: IPython's translator re-reads the cell for each magic (500 `!` lines: 8 s).
 TRANSLATED_HERE = 4000  # characters at most
 TRANSLATED_LINES = 20  # lines of IPython syntax at most
-
-
-def _sources(notebook: Notebook) -> str:
-    return "\n".join(cell.source for _, cell in notebook.code_cells())
 
 
 def _translated_here(source: str) -> bool:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import base64
 import builtins
 import contextlib
+import importlib
 import itertools
 import json
 import os
@@ -80,7 +81,12 @@ def keep(value: Any) -> int:
     return number
 
 
-def main() -> NoReturn:
+def main(preload: tuple[str, ...] = ()) -> NoReturn:
+    """Answer the grader's requests until it says exit; first import `preload` (libraries
+    the notebook imports, whose import then overlaps the grader's own)."""
+    for name in preload:  # a library that fails to import fails the cell that imports it
+        with contextlib.suppress(BaseException):
+            importlib.import_module(name)
     sys.stdin = open(os.devnull)  # noqa: SIM115  (input() in a cell gets EOF)
     os.dup2(sys.stdin.fileno(), 0)
     requests = os.fdopen(REQUESTS, "rb", buffering=0)
