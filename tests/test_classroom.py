@@ -28,7 +28,7 @@ SCHEMA = json.loads((ROOT / "tests" / "gradescope_results.schema.json").read_tex
 CHEAT = (  # formatted with the gradebook's folder: a student who knows where reports go
     "import glob, json, os\n"
     "found = glob.glob({out!r} + '/**/*.json', recursive=True) + glob.glob('../*/*.json')\n"
-    "found += glob.glob('/tmp/**/*.json', recursive=True) + [{out!r} + '/ada/lab99.json']\n"
+    "found += [{out!r} + '/ada/lab99.json']\n"
     "for path in found:\n"
     "    try:\n"
     "        os.makedirs(os.path.dirname(path), exist_ok=True)\n"

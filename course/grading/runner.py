@@ -21,7 +21,7 @@ from types import ModuleType
 from typing import Any
 
 from course.grading import probes
-from course.grading.execute import ipython_like_lines, plain_python, translator
+from course.grading.execute import plain_python, translated_ahead, translator
 from course.grading.labs import Declared, load_tests, read_declarations
 from course.grading.namespace import unfinished_cells_note
 from course.grading.notebook import Cell, Notebook, UnusableInput
@@ -57,7 +57,7 @@ class _Loading:
 
     def __init__(self, tests: Path, notebook: Notebook) -> None:
         self._tests = tests
-        self._translate = any(_translated_here(cell.source) for _, cell in notebook.code_cells())
+        self._translate = any(translated_ahead(cell.source) for _, cell in notebook.code_cells())
         self._loaded: tuple[ModuleType, list[tuple[GradedTest, TestFunction]]] | None = None
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._load, daemon=True)
@@ -223,7 +223,7 @@ class _Session:
         for number, cell in self.notebook.code_cells():
             if number in self.skipped:
                 continue
-            source = plain_python(cell.source) if _translated_here(cell.source) else cell.source
+            source = plain_python(cell.source)
             try:
                 error = self.worker.run_cell(number, source, self.limits.cell, self.deadline)
             except WorkerDied as died:
@@ -315,17 +315,6 @@ class _Session:
     def _mark(self, graded: GradedTest, passed: bool, message: Any, started: float) -> Mark:
         text = truncate(str(message), MESSAGE_LIMIT).encode("utf-8", "replace").decode()
         return Mark(graded, passed, text, time.perf_counter() - started)
-
-
-#: The cells the grader translates from IPython syntax itself (a Colab setup cell has
-#: 350 characters, 3 such lines). Others are translated in the worker, under its time
-#: limit: IPython's translator re-reads the cell for each magic (500 `!` lines: 8 s).
-TRANSLATED_HERE = 4000  # characters at most
-TRANSLATED_LINES = 20  # lines of IPython syntax at most
-
-
-def _translated_here(source: str) -> bool:
-    return len(source) <= TRANSLATED_HERE and 0 < ipython_like_lines(source) <= TRANSLATED_LINES
 
 
 def _all_points(module: ModuleType | None) -> float | None:
